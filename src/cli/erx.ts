@@ -1,0 +1,110 @@
+// The `erx` command: `erx start` runs every service in one process, `erx serve <name>` runs one.
+import { mkdirSync } from 'node:fs';
+import { ConfigError, loadConfig, type Config } from '../config.ts';
+import { createSharedResources } from './resources.ts';
+import type { Logger, RunningService, ServiceContext, ServiceDefinition } from './service.ts';
+import { serviceByName, services } from './services.ts';
+
+const USAGE = `Usage: erx <command>
+
+  erx start                 start every service in this process (embedded PGlite unless DATABASE_URL is set)
+  erx serve <service>       start one service (${'<names>'})
+  erx services              list the services
+  erx help                  this text
+
+Configuration comes from the environment (see README): ERX_<SERVICE>_PORT, ERX_DATA_DIR, DATABASE_URL, ERX_DEV, …`;
+
+function consoleLogger(level: Config['logLevel']): Logger {
+  const quiet = level === 'silent' || level === 'fatal' || level === 'error';
+  const write = (stream: NodeJS.WriteStream, lvl: string) => (obj: object | string, msg?: string) => {
+    const line = typeof obj === 'string' ? { msg: obj } : { ...obj, msg };
+    stream.write(JSON.stringify({ time: new Date().toISOString(), level: lvl, ...line }) + '\n');
+  };
+  return {
+    info: quiet || level === 'warn' ? () => {} : write(process.stdout, 'info'),
+    warn: quiet ? () => {} : write(process.stderr, 'warn'),
+    error: level === 'silent' ? () => {} : write(process.stderr, 'error'),
+  };
+}
+
+/** Starts the given services in order; on a failure stops those already running and rethrows. */
+export async function startServices(config: Config, definitions: ServiceDefinition[], log: Logger): Promise<{ running: RunningService[]; stop(): Promise<void> }> {
+  mkdirSync(config.dataDir, { recursive: true });
+  const resources = createSharedResources();
+  const context: ServiceContext = { config, resources, log };
+  const running: RunningService[] = [];
+  const stop = async () => {
+    for (const service of [...running].reverse()) await service.stop().catch((err) => log.error({ err: String(err) }, `stopping ${service.name} failed`));
+    running.length = 0;
+    await resources.closeAll();
+  };
+  try {
+    for (const definition of definitions) running.push(await definition.start(context));
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { running, stop };
+}
+
+function printBanner(config: Config, running: RunningService[]): void {
+  const lines = ['', 'E-Rezept platform is running:'];
+  for (const s of running) lines.push(`  ${s.name.padEnd(11)} ${s.urls.join('  ')}`);
+  lines.push('');
+  lines.push(`  storage     ${config.databaseUrl ? 'PostgreSQL (DATABASE_URL)' : `PGlite in ${config.dataDir}/pglite`}`);
+  if (config.dev) {
+    lines.push(`  dev mode    ON: test identities at ${config.urls.idp}/dev/identities, tokens via POST ${config.urls.idp}/dev/token`);
+    lines.push('              the simulated card terminal enters PINs itself' + (config.pinPrompt ? ' (except: ERX_PIN_PROMPT=1, confirm in the UI)' : ''));
+    lines.push('              turn off with ERX_DEV=0 (never run dev mode in production)');
+  } else {
+    lines.push('  dev mode    off');
+  }
+  lines.push('');
+  process.stdout.write(lines.join('\n') + '\n');
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, arg] = argv;
+  if (!command || command === 'help' || command === '--help' || command === '-h') {
+    process.stdout.write(USAGE.replace('<names>', services.map((s) => s.name).join(', ')) + '\n');
+    return command ? 0 : 1;
+  }
+  if (command === 'services') {
+    for (const s of services) process.stdout.write(`${s.name.padEnd(11)} ${s.description}\n`);
+    return 0;
+  }
+  let config: Config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`erx: configuration error: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+  let definitions: ServiceDefinition[];
+  if (command === 'start') {
+    definitions = services;
+  } else if (command === 'serve') {
+    const definition = arg ? serviceByName(arg) : undefined;
+    if (!definition) {
+      process.stderr.write(`erx: unknown service ${arg ?? '(none)'}; one of: ${services.map((s) => s.name).join(', ')}\n`);
+      return 2;
+    }
+    definitions = [definition];
+  } else {
+    process.stderr.write(`erx: unknown command ${command}\n${USAGE.replace('<names>', services.map((s) => s.name).join(', '))}\n`);
+    return 2;
+  }
+  const log = consoleLogger(config.logLevel);
+  const platform = await startServices(config, definitions, log);
+  printBanner(config, platform.running);
+  await new Promise<void>((resolve) => {
+    const shutdown = () => resolve();
+    process.once('SIGINT', shutdown);
+    process.once('SIGTERM', shutdown);
+  });
+  await platform.stop();
+  return 0;
+}
