@@ -4,24 +4,32 @@ import { connect } from 'node:net';
 import { startPop3Server, type Pop3Server } from './pop3-server.ts';
 import { fetchNewMail, Pop3Client, Pop3Error } from './pop3-client.ts';
 import { KimAccountDirectory, kimAccounts } from './accounts.ts';
-import { MemoryMailStore } from './store.ts';
+import { KyselyMailStore } from './store-kysely.ts';
+import { openKimDatabase } from './testing.ts';
+import type { Database } from '../storage/database.ts';
 
 const accounts = kimAccounts();
 const pharmacy = accounts.find((a) => a.identityId === 'pharmacy-gendarmenmarkt')!;
 const practice = accounts.find((a) => a.identityId === 'practice-demopraxis')!;
-const store = new MemoryMailStore();
+let database: Database;
+let store: KyselyMailStore;
 let server: Pop3Server;
 
 const first = 'Subject: first\r\nX-KIM-Dienstkennung: eRezept;Kommunikation;V1.0\r\n\r\nline one\r\n.starts with a dot\r\n.\r\nlast\r\n';
 const second = 'Subject: second\r\n\r\nbody two\r\n';
 
 before(async () => {
+  database = await openKimDatabase();
+  store = new KyselyMailStore(database);
   await store.ensureMailboxes(accounts.map((a) => a.address));
   await store.deliver(Buffer.from(first), [pharmacy.address]);
   await store.deliver(Buffer.from(second), [pharmacy.address]);
   server = await startPop3Server({ store, accounts: new KimAccountDirectory(accounts), maxLineLength: 600 });
 });
-after(() => server.close());
+after(async () => {
+  await server.close();
+  await database.close();
+});
 
 /** Speaks raw POP3: sends each line once the previous answer is complete, returns the whole transcript. */
 async function rawSession(lines: string[], waitFor: RegExp[]): Promise<string> {
