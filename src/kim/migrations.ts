@@ -1,7 +1,6 @@
 // The KIM tables: mailboxes per KIM address and the messages in them (raw bytes, one row per recipient).
 import { sql, type Kysely } from 'kysely';
-import { registerMigrations, type Migration } from '../storage/migrations.ts';
-import { migrations as featureMigrations } from '../storage/migrations/index.ts';
+import type { Migration } from '../storage/migrations.ts';
 
 export const kimMigrations: Migration[] = [
   {
@@ -26,15 +25,3 @@ export const kimMigrations: Migration[] = [
     },
   },
 ];
-
-let registered = false;
-
-/**
- * Makes sure the KIM migrations are part of the platform's list, whether or not storage's migrations/index.ts
- * imports them yet; call before openDatabase, or run migrate() afterwards (startKimService does).
- */
-export function registerKimMigrations(): void {
-  if (registered) return;
-  registered = true;
-  if (!featureMigrations.some((m) => m.name === kimMigrations[0].name)) registerMigrations(kimMigrations);
-}

@@ -5,8 +5,7 @@ import { startPop3Server, type Pop3Server } from './pop3-server.ts';
 import { fetchNewMail, Pop3Client, Pop3Error } from './pop3-client.ts';
 import { KimAccountDirectory, kimAccounts } from './accounts.ts';
 import { KyselyMailStore } from './store-kysely.ts';
-import { openKimDatabase } from './testing.ts';
-import type { Database } from '../storage/database.ts';
+import { openDatabase, type Database } from '../storage/database.ts';
 
 const accounts = kimAccounts();
 const pharmacy = accounts.find((a) => a.identityId === 'pharmacy-gendarmenmarkt')!;
@@ -19,7 +18,7 @@ const first = 'Subject: first\r\nX-KIM-Dienstkennung: eRezept;Kommunikation;V1.0
 const second = 'Subject: second\r\n\r\nbody two\r\n';
 
 before(async () => {
-  database = await openKimDatabase();
+  database = await openDatabase({ dataDir: ':memory:' });
   store = new KyselyMailStore(database);
   await store.ensureMailboxes(accounts.map((a) => a.address));
   await store.deliver(Buffer.from(first), [pharmacy.address]);

@@ -10,7 +10,6 @@ import { createSeededPki, type LoadedPki } from '../crypto/pki.ts';
 import { startKimService, sendKimMail, type KimService } from './service.ts';
 import { Pop3Client, fetchNewMail } from './pop3-client.ts';
 import { buildKommunikation, buildZuweisung, parseErezeptMessage } from './erezept-messages.ts';
-import { registerKimMigrations } from './migrations.ts';
 import type { KimAccount } from './accounts.ts';
 
 const config = { host: '127.0.0.1', ports: { kim_smtp: 0, kim_pop3: 0 } } as Parameters<typeof startKimService>[0]['config'];
@@ -29,7 +28,6 @@ const pop3Of = (a: KimAccount) => ({ port: service.pop3Port, user: a.pop3User, p
 
 before(async () => {
   dataDir = await mkdtemp(join(tmpdir(), 'erx-kim-'));
-  registerKimMigrations();
   database = await openDatabase({ dataDir });
   pki = createSeededPki();
   service = await startKimService({ config, database, pki });

@@ -8,8 +8,6 @@ import { KimAccountDirectory, kimAccounts, type KimAccount } from './accounts.ts
 import { startKimSmtpServer } from './smtp-server.ts';
 import { startPop3Server } from './pop3-server.ts';
 import { KyselyMailStore } from './store-kysely.ts';
-import { registerKimMigrations } from './migrations.ts';
-import { migrate } from '../storage/migrations.ts';
 import { cadesIntegrity, noIntegrity, type MailIntegrity } from './integrity.ts';
 
 export interface KimServiceOptions {
@@ -34,9 +32,6 @@ export interface KimService {
 
 export async function startKimService(options: KimServiceOptions): Promise<KimService> {
   const { config, database } = options;
-  // The database may have been opened before this module registered its tables: apply what is pending.
-  registerKimMigrations();
-  await migrate(database.db);
   const directory = new KimAccountDirectory(kimAccounts());
   const store = new KyselyMailStore(database);
   await store.ensureMailboxes(directory.addresses());

@@ -6,8 +6,7 @@ import { simpleParser } from 'mailparser';
 import { startKimSmtpServer, NO_RECIPIENT_TEXT, type KimSmtpServer } from './smtp-server.ts';
 import { KimAccountDirectory, kimAccounts } from './accounts.ts';
 import { KyselyMailStore } from './store-kysely.ts';
-import { openKimDatabase } from './testing.ts';
-import type { Database } from '../storage/database.ts';
+import { openDatabase, type Database } from '../storage/database.ts';
 
 const accounts = kimAccounts();
 const practice = accounts.find((a) => a.identityId === 'practice-demopraxis')!;
@@ -18,7 +17,7 @@ let store: KyselyMailStore;
 let server: KimSmtpServer;
 
 before(async () => {
-  database = await openKimDatabase();
+  database = await openDatabase({ dataDir: ':memory:' });
   store = new KyselyMailStore(database);
   await store.ensureMailboxes(accounts.map((a) => a.address));
   server = await startKimSmtpServer({ store, accounts: new KimAccountDirectory(accounts), maxMessageSize: 64 * 1024 });

@@ -1,7 +1,6 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Database } from '../storage/database.ts';
-import { openKimDatabase } from './testing.ts';
+import { openDatabase, type Database } from '../storage/database.ts';
 import { KyselyMailStore } from './store-kysely.ts';
 import { UnknownMailboxError } from './store.ts';
 
@@ -9,7 +8,7 @@ let database: Database;
 let store: KyselyMailStore;
 
 before(async () => {
-  database = await openKimDatabase();
+  database = await openDatabase({ dataDir: ':memory:' });
   store = new KyselyMailStore(database);
   await store.ensureMailboxes(['a@erx.kim.telematik-test', 'B@erx.kim.telematik-test']);
   await store.ensureMailboxes(['a@erx.kim.telematik-test']); // idempotent

@@ -2,8 +2,10 @@
 // import line here (see src/storage/README.md). Order of this list does not matter: migrate() sorts by name.
 import type { Migration } from '../migrations.ts';
 import { konnektorMigrations } from '../../konnektor/migrations.ts';
+import { kimMigrations } from '../../kim/migrations.ts';
 
 export const migrations: Migration[] = [
   ...konnektorMigrations,
+  ...kimMigrations,
   // ...fachdienstMigrations,
 ];
