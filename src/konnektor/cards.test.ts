@@ -1,9 +1,10 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { certificateIdentity, createSeededPki } from '../crypto/pki.ts';
+import { KonnektorError } from './errors.ts';
 import { openDatabase, type Database } from '../storage/database.ts';
 import { insured, pharmacies, physician, practice } from '../seed/identities.ts';
-import { CardError, DEV_PIN, openCardStore, type CardStore } from './cards.ts';
+import { DEV_PIN, openCardStore, type CardStore } from './cards.ts';
 
 let database: Database;
 let cards: CardStore;
@@ -79,7 +80,7 @@ test('PIN state survives reopening the store (durable counter)', async () => {
 
 test('bad input gets a clear CardError', async () => {
   const [hba] = cards.cardsForIdentity(physician.id);
-  await assert.rejects(cards.verifyPin(hba.handle, 'PIN.CH', '12'), (e: CardError) => e.error === 'PIN_FORMAT' && e.status === 400);
-  await assert.rejects(cards.verifyPin(hba.handle, 'PIN.SMC', DEV_PIN), (e: CardError) => e.error === 'PIN_TYPE' && /has no PIN.SMC/.test(e.message));
-  await assert.rejects(cards.pinStatus('HBA-999', 'PIN.CH'), (e: CardError) => e.error === 'CARD_NOT_FOUND' && e.status === 404);
+  await assert.rejects(cards.verifyPin(hba.handle, 'PIN.CH', '12'), (e: KonnektorError) => e.error === 'PIN_FORMAT' && e.status === 400);
+  await assert.rejects(cards.verifyPin(hba.handle, 'PIN.SMC', DEV_PIN), (e: KonnektorError) => e.error === 'PIN_TYPE' && /has no PIN.SMC/.test(e.message));
+  await assert.rejects(cards.pinStatus('HBA-999', 'PIN.CH'), (e: KonnektorError) => e.error === 'CARD_NOT_FOUND' && e.status === 404);
 });

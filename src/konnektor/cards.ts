@@ -8,6 +8,7 @@ import type { Card, KeyAndCert, LoadedPki } from '../crypto/pki.ts';
 import { secretsEqual } from '../fhir/identifiers.ts';
 import type { Identity } from '../seed/identities.ts';
 import type { Database } from '../storage/database.ts';
+import { KonnektorError } from './errors.ts';
 
 /** Konnektor card types (CardServiceCommon.xsd CardTypeType). */
 export type CardType = 'HBA' | 'SMC-B' | 'EGK';
@@ -66,17 +67,6 @@ export interface PinState {
   leftTries: number;
 }
 
-export class CardError extends Error {
-  override name = 'CardError';
-  constructor(
-    readonly status: number,
-    readonly error: string,
-    message: string,
-    readonly details: Record<string, unknown> = {},
-  ) {
-    super(message);
-  }
-}
 
 export interface CardStore {
   /** All cards, optionally filtered. */
@@ -160,7 +150,7 @@ interface PinRow {
 
 /** PINs are 4–8 digits (ISO 9564 / gemSpec_COS). */
 function checkPinFormat(pin: unknown, what = 'PIN'): string {
-  if (typeof pin !== 'string' || !/^[0-9]{4,8}$/.test(pin)) throw new CardError(400, 'PIN_FORMAT', `${what} must be 4 to 8 digits`);
+  if (typeof pin !== 'string' || !/^[0-9]{4,8}$/.test(pin)) throw new KonnektorError(400, 'PIN_FORMAT', `${what} must be 4 to 8 digits`);
   return pin;
 }
 
@@ -189,9 +179,9 @@ export async function openCardStore(database: Database, pki: LoadedPki, options:
 
   function cardOrThrow(handle: string, pinType: PinType): SmartCard {
     const card = byHandle.get(handle);
-    if (!card) throw new CardError(404, 'CARD_NOT_FOUND', `no card with handle ${handle}`);
+    if (!card) throw new KonnektorError(404, 'CARD_NOT_FOUND', `no card with handle ${handle}`);
     if (!card.pinTypes.includes(pinType)) {
-      throw new CardError(400, 'PIN_TYPE', `card ${handle} (${card.type}) has no ${pinType}; it has ${card.pinTypes.join(', ')}`);
+      throw new KonnektorError(400, 'PIN_TYPE', `card ${handle} (${card.type}) has no ${pinType}; it has ${card.pinTypes.join(', ')}`);
     }
     return card;
   }
@@ -200,7 +190,7 @@ export async function openCardStore(database: Database, pki: LoadedPki, options:
     return database.transaction(async (trx) => {
       const row = (await trx.selectFrom('konnektor_card_pins').selectAll()
         .where('iccsn', '=', card.iccsn).where('pin_type', '=', pinType).forUpdate().executeTakeFirst()) as PinRow | undefined;
-      if (!row) throw new CardError(500, 'CARD_STATE', `no PIN state for card ${card.handle}`);
+      if (!row) throw new KonnektorError(500, 'CARD_STATE', `no PIN state for card ${card.handle}`);
       const update = async (values: Partial<PinRow>) => {
         await trx.updateTable('konnektor_card_pins').set({ ...values, updated_at: new Date() })
           .where('iccsn', '=', card.iccsn).where('pin_type', '=', pinType).execute();
@@ -227,7 +217,7 @@ export async function openCardStore(database: Database, pki: LoadedPki, options:
       const card = cardOrThrow(handle, pinType);
       const row = (await db.selectFrom('konnektor_card_pins').selectAll()
         .where('iccsn', '=', card.iccsn).where('pin_type', '=', pinType).executeTakeFirst()) as PinRow | undefined;
-      if (!row) throw new CardError(500, 'CARD_STATE', `no PIN state for card ${handle}`);
+      if (!row) throw new KonnektorError(500, 'CARD_STATE', `no PIN state for card ${handle}`);
       const status = row.status === 'VERIFIABLE' && row.verified ? 'VERIFIED' : (row.status as PinStatus);
       return { status, leftTries: row.retries_left };
     },
@@ -268,7 +258,7 @@ export async function openCardStore(database: Database, pki: LoadedPki, options:
 
     async resetSecurityState(handle, pinType) {
       const card = byHandle.get(handle);
-      if (!card) throw new CardError(404, 'CARD_NOT_FOUND', `no card with handle ${handle}`);
+      if (!card) throw new KonnektorError(404, 'CARD_NOT_FOUND', `no card with handle ${handle}`);
       let q = db.updateTable('konnektor_card_pins').set({ verified: false, updated_at: new Date() }).where('iccsn', '=', card.iccsn);
       if (pinType) q = q.where('pin_type', '=', pinType);
       await q.execute();

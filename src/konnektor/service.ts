@@ -1,0 +1,24 @@
+// `erx serve konnektor`: the simulated Konnektor (cards, PIN, signatures, comfort signature, OCSP) on its port.
+import type { ServiceDefinition } from '../cli/service.ts';
+import { getDatabase, getPki } from '../cli/shared.ts';
+import { createKonnektorApp } from './app.ts';
+import { openCardStore } from './cards.ts';
+
+export const konnektorService: ServiceDefinition = {
+  name: 'konnektor',
+  description: 'simulated Konnektor: soft smart cards, PIN, QES batch and comfort signature, OCSP',
+  async start(ctx) {
+    const { config } = ctx;
+    const [database, pki] = await Promise.all([getDatabase(ctx), getPki(ctx)]);
+    const cards = await openCardStore(database, pki);
+    const app = createKonnektorApp({ cards, pki, autoPin: config.dev && !config.pinPrompt });
+    const address = await app.listen({ host: config.host, port: config.ports.konnektor });
+    const port = new URL(address).port;
+    ctx.log.info({ cards: cards.cards().length, autoPin: config.dev && !config.pinPrompt }, 'konnektor ready');
+    return {
+      name: 'konnektor',
+      urls: [config.ports.konnektor === 0 ? `http://localhost:${port}` : config.urls.konnektor],
+      stop: () => app.close(),
+    };
+  },
+};
