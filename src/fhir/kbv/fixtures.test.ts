@@ -50,7 +50,7 @@ const valid: ValidCase[] = [
     // KBV 1.1.0 as accepted in January 2025; doc placeholder PrescriptionID and KVNR fail their check digits.
     file: 'valid/api-2025-01-15_02_Prescription_Bundle.xml', flowType: '160', now: '2025-01-15',
     fix: (b) => { b.identifier!.value = formatPrescriptionId('160', 1); setKvnr(b, 'X234567891'); },
-    expect: { kvnr: 'X234567891', authoredOn: '2025-01-15', kind: 'Ingredient', lanr: '838382202' },
+    expect: { kvnr: 'X234567891', authoredOn: '2025-01-15', kind: 'Ingredient', lanr: '838382210' },
   },
 ];
 
