@@ -118,8 +118,6 @@ export async function startPop3Server(options: Pop3ServerOptions): Promise<Pop3S
     async function handle(line: string): Promise<void> {
       const [rawCommand = '', ...args] = line.split(' ');
       const command = rawCommand.toUpperCase();
-      if (command === 'PASS') log(`pop3 C: PASS ****`);
-      else log(`pop3 C: ${line}`);
       if (command === '') return err('empty command');
       if (command === 'CAPA') {
         return write(`+OK capability list follows\r\n${CAPABILITIES.map((c) => `${c}\r\n`).join('')}.\r\n`);

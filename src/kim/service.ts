@@ -4,6 +4,8 @@ import nodemailer from 'nodemailer';
 import type { Config } from '../config.ts';
 import type { Database } from '../storage/database.ts';
 import type { LoadedPki } from '../crypto/pki.ts';
+import type { ServiceDefinition } from '../cli/service.ts';
+import { getDatabase, getPki } from '../cli/shared.ts';
 import { KimAccountDirectory, kimAccounts, type KimAccount } from './accounts.ts';
 import { startKimSmtpServer } from './smtp-server.ts';
 import { startPop3Server } from './pop3-server.ts';
@@ -57,6 +59,18 @@ export async function startKimService(options: KimServiceOptions): Promise<KimSe
     },
   };
 }
+
+/** `erx serve kim` / `erx start`: both servers on the shared database, signing with the shared test PKI. */
+export const kimServiceDefinition: ServiceDefinition = {
+  name: 'kim',
+  description: 'KIM mail (SMTP submission and POP3) for the seeded KIM addresses',
+  async start(ctx) {
+    const [database, pki] = await Promise.all([getDatabase(ctx), getPki(ctx)]);
+    const kim = await startKimService({ config: ctx.config, database, pki, log: (m) => ctx.log.info(m) });
+    const host = ctx.config.host === '0.0.0.0' || ctx.config.host === '::' ? 'localhost' : ctx.config.host;
+    return { name: 'kim', urls: [`smtp://${host}:${kim.smtpPort}`, `pop3://${host}:${kim.pop3Port}`], stop: kim.stop };
+  },
+};
 
 export interface KimSmtpTarget {
   host?: string;
