@@ -272,7 +272,8 @@ describe('extractPrescriptionFacts', () => {
     delete resourceOf<Coverage>(c, 'Coverage').type;
     assertRefused(() => extractPrescriptionFacts(c), /Coverage.type .* fehlt/);
     const p = validBundle();
-    resourceOf<Practitioner>(p, 'Practitioner');
-    assert.equal(extractPrescriptionFacts(p).practitioner?.lanr, '838382202');
+    resourceOf<Practitioner>(p, 'Practitioner').identifier = [];
+    assert.equal(extractPrescriptionFacts(p).practitioner?.lanr, undefined);
+    assert.equal(extractPrescriptionFacts(p).practitioner?.name, 'Dr. med. Hanna Berger');
   });
 });
