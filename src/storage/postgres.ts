@@ -21,9 +21,11 @@ export function createPool(databaseUrl: string, poolSize = 10): pg.Pool {
     connectionTimeoutMillis: 5000,
     idleTimeoutMillis: 30_000,
   });
-  // An idle client whose server went away (restart, failover) emits 'error'; pg removes it from the pool.
-  // Without a listener that event would crash the process.
+  // A client whose server goes away (restart, failover) emits 'error'. Idle, the pool removes it and re-emits the
+  // error on the pool; checked out between two statements, the next query on it fails ("not queryable", mapped to
+  // 503) and the release drops it. Unhandled, either event would crash the process.
   pool.on('error', () => {});
+  pool.on('connect', (client) => client.on('error', () => {}));
   return pool;
 }
 
