@@ -1,7 +1,8 @@
 // Access tokens as the gematik IDP issues them (ti-components.md §4.2): a JWS signed with BP256R1 (or ES256 by
 // config), typ at+JWT, lifetime 300 s, identity claims taken from the card's AUT certificate. Other services' tests
 // mint tokens here directly instead of running the IDP.
-import { createHash, randomUUID, sign, type KeyObject } from 'node:crypto';
+import { createHash, randomUUID, type KeyObject } from 'node:crypto';
+import { signJws } from '../crypto/jws.ts';
 import type { Identity } from '../seed/identities.ts';
 import { algorithmOfKey } from './jwk.ts';
 
@@ -133,17 +134,10 @@ export async function issueAccessToken(signer: TokenSigner, identity: Identity |
 /** Signs any claim set with the IDP key (challenges, codes, the discovery document). */
 export async function signJwt(signer: TokenSigner, claims: object, options: { typ?: string; withCertificate?: boolean } = {}): Promise<string> {
   if (algorithmOfKey(signer.key) !== signer.alg) throw new Error(`the IDP key's curve does not match ${signer.alg}`);
-  const header: Record<string, unknown> = { alg: signer.alg, kid: signer.kid, typ: options.typ ?? 'JWT' };
-  if (options.withCertificate && signer.cert) header.x5c = [signer.cert.toString('base64')];
-  return signCompactJws(header, claims, signer.key);
-}
-
-/**
- * Compact JWS with ECDSA/SHA-256 and a raw r||s signature: ES256 on P-256, gematik's BP256R1 on brainpoolP256r1
- * (which jose does not support). The caller's header names the algorithm matching the key's curve.
- */
-export function signCompactJws(header: Record<string, unknown>, payload: object, key: KeyObject): string {
-  const input = `${Buffer.from(JSON.stringify(header)).toString('base64url')}.${Buffer.from(JSON.stringify(payload)).toString('base64url')}`;
-  const signature = sign('sha256', Buffer.from(input), { key, dsaEncoding: 'ieee-p1363' });
-  return `${input}.${signature.toString('base64url')}`;
+  return signJws(claims, signer.key, {
+    alg: signer.alg,
+    kid: signer.kid,
+    typ: options.typ ?? 'JWT',
+    ...(options.withCertificate && signer.cert ? { x5c: [signer.cert] } : {}),
+  });
 }

@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createTestPki } from '../crypto/pki.ts';
 import { insured, physician, pharmacies } from '../seed/identities.ts';
-import { ERP_AUDIENCE, issueAccessToken, signCompactJws, type TokenSigner } from './tokens.ts';
+import { signJws } from '../crypto/jws.ts';
+import { ERP_AUDIENCE, issueAccessToken, type TokenSigner } from './tokens.ts';
 import { createTokenVerifier, TokenError, type TokenRule } from './verify.ts';
 
 const ISSUER = 'http://localhost:8081';
@@ -110,7 +111,7 @@ test('a token from another issuer is refused by the issuer rule', async () => {
 test('BP256R1 label on a P-256 key (algorithm confusion) finds no key', async () => {
   const p256 = createTestPki({ curve: 'P-256' }).issue({ kind: 'idp', name: 'P-256 IDP' });
   const mixed = createTokenVerifier({ keys: [p256.key], issuer: ISSUER });
-  const token = signCompactJws({ alg: 'BP256R1' }, { iss: ISSUER, aud: ERP_AUDIENCE, exp: 9e9 }, idp.key);
+  const token = signJws({ iss: ISSUER, aud: ERP_AUDIENCE, exp: 9e9 }, idp.key, { alg: 'BP256R1' });
   await refusedWith(mixed.verify(token), 'key', /no BP256R1 key/);
 });
 
