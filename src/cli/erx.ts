@@ -1,6 +1,6 @@
 // The `erx` command: `erx start` runs every service in one process, `erx serve <name>` runs one.
 import { mkdirSync } from 'node:fs';
-import { ConfigError, loadConfig, type Config } from '../config.ts';
+import { ConfigError, HTTP_SERVICES, loadConfig, type Config, type HttpService, type PortName } from '../config.ts';
 import { createSharedResources } from './resources.ts';
 import type { Logger, RunningService, ServiceContext, ServiceDefinition } from './service.ts';
 import { serviceByName, services } from './services.ts';
@@ -39,12 +39,43 @@ export async function startServices(config: Config, definitions: ServiceDefiniti
     await resources.closeAll();
   };
   try {
-    for (const definition of definitions) running.push(await definition.start(context));
+    for (const definition of definitions) {
+      const service = await definition.start(context);
+      running.push(service);
+      adoptActualPorts(config, service);
+    }
   } catch (err) {
     await stop();
     throw err;
   }
   return { running, stop };
+}
+
+/**
+ * A service asked for port 0 got a free port; record it in the shared config so the services started after it
+ * (and tests) reach it. Services start in dependency order, so each reads the URLs it needs at its own start.
+ */
+export function adoptActualPorts(config: Config, service: RunningService): void {
+  for (const raw of service.urls) {
+    let url: URL;
+    try {
+      url = new URL(raw);
+    } catch {
+      continue;
+    }
+    const port = Number(url.port);
+    if (!port) continue;
+    if (url.protocol === 'http:' || url.protocol === 'https:') {
+      const name = service.name as HttpService;
+      if (HTTP_SERVICES.includes(name) && config.ports[name] === 0) {
+        config.ports[name] = port;
+        config.urls[name] = `${url.protocol}//${url.hostname}:${port}`;
+      }
+    } else {
+      const portName = ({ 'smtp:': 'kim_smtp', 'pop3:': 'kim_pop3', 'ldap:': 'vzd_ldap' } as Record<string, PortName>)[url.protocol];
+      if (portName && config.ports[portName] === 0) config.ports[portName] = port;
+    }
+  }
 }
 
 function printBanner(config: Config, running: RunningService[]): void {

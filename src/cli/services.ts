@@ -1,7 +1,12 @@
-// Every service `erx start` runs, in start order (trust and directories first, then the Fachdienst, then its clients).
+// Every service `erx start` runs, in start order: trust and directories first (others read their URLs at start),
+// then the Fachdienst, then its clients.
 import type { ServiceDefinition } from './service.ts';
+import { idpService } from '../idp/service.ts';
+import { konnektorService } from '../konnektor/service.ts';
+import { vzdService } from '../vzd/service.ts';
+import { kimServiceDefinition } from '../kim/service.ts';
 
-export const services: ServiceDefinition[] = [];
+export const services: ServiceDefinition[] = [idpService, konnektorService, vzdService, kimServiceDefinition];
 
 export function serviceByName(name: string): ServiceDefinition | undefined {
   return services.find((s) => s.name === name);
