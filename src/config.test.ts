@@ -12,6 +12,7 @@ test('defaults follow the architecture: ports, dev mode on, data in ./data', () 
   assert.equal(c.urls.idp, 'http://localhost:8081');
   assert.ok(c.dataDir.endsWith('/data'));
   assert.equal(c.databaseUrl, undefined);
+  assert.equal(c.pkiCurve, 'brainpoolP256r1');
 });
 
 test('environment overrides ports, URLs, database and dev mode', () => {
@@ -34,4 +35,5 @@ test('bad values stop the start with a message naming the variable', () => {
   assert.throws(() => loadConfig({ DATABASE_URL: 'mysql://x' }), /DATABASE_URL/);
   assert.throws(() => loadConfig({ ERX_IDP_URL: 'not a url' }), /ERX_IDP_URL/);
   assert.throws(() => loadConfig({ ERX_LOG_LEVEL: 'loud' }), /ERX_LOG_LEVEL/);
+  assert.throws(() => loadConfig({ ERX_PKI_CURVE: 'secp384r1' }), /ERX_PKI_CURVE/);
 });

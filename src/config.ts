@@ -38,6 +38,8 @@ export interface Config {
   retentionIntervalSeconds: number;
   /** Requests per minute per access token before 429 (ERX_RATE_LIMIT, 0 = off). */
   rateLimitPerMinute: number;
+  /** Curve of a newly created test PKI (ERX_PKI_CURVE): brainpool as in the TI (BP256R1 tokens), or P-256 (ES256). */
+  pkiCurve: 'brainpoolP256r1' | 'P-256';
 }
 
 export class ConfigError extends Error {
@@ -100,8 +102,13 @@ export function loadConfig(env: Env = process.env): Config {
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) {
     throw new ConfigError(`ERX_LOG_LEVEL=${logLevel} is not one of fatal, error, warn, info, debug, trace, silent`);
   }
+  const pkiCurve = (env.ERX_PKI_CURVE || 'brainpoolP256r1') as Config['pkiCurve'];
+  if (pkiCurve !== 'brainpoolP256r1' && pkiCurve !== 'P-256') {
+    throw new ConfigError(`ERX_PKI_CURVE=${pkiCurve} is not one of brainpoolP256r1, P-256`);
+  }
   return {
     dev,
+    pkiCurve,
     pinPrompt: parseBool(env, 'ERX_PIN_PROMPT', false),
     dataDir: resolve(env.ERX_DATA_DIR || './data'),
     databaseUrl,

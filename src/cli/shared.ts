@@ -10,5 +10,5 @@ export function getDatabase(ctx: ServiceContext): Promise<Database> {
 }
 
 export function getPki(ctx: ServiceContext): Promise<LoadedPki> {
-  return ctx.resources.get('pki', () => loadOrCreatePki(join(ctx.config.dataDir, 'pki')));
+  return ctx.resources.get('pki', () => loadOrCreatePki(join(ctx.config.dataDir, 'pki'), { curve: ctx.config.pkiCurve }));
 }
