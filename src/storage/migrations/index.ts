@@ -3,9 +3,10 @@
 import type { Migration } from '../migrations.ts';
 import { konnektorMigrations } from '../../konnektor/migrations.ts';
 import { kimMigrations } from '../../kim/migrations.ts';
+import { fachdienstMigrations } from '../../fachdienst/migrations.ts';
 
 export const migrations: Migration[] = [
   ...konnektorMigrations,
   ...kimMigrations,
-  // ...fachdienstMigrations,
+  ...fachdienstMigrations,
 ];

@@ -1,0 +1,97 @@
+// The E-Rezept Fachdienst as a fastify instance: FHIR HTTP layer, token check and rate limit, the Task operations.
+// Tests drive it with inject() on a real database; the service starts it on its port.
+import type { FastifyInstance, FastifyServerOptions } from 'fastify';
+import type { KeyAndCert } from '../crypto/pki.ts';
+import type { OcspChecker } from '../crypto/ocsp.ts';
+import type { TrustStore } from '../crypto/trust.ts';
+import { createFhirServer } from '../http/fhir-server.ts';
+import type { Database } from '../storage/database.ts';
+import { registerAuth, type TokenVerifier } from './auth.ts';
+import type { FachdienstContext, QesVerifier } from './context.ts';
+import { createQesVerifier } from './qes.ts';
+import { TaskStore } from './task-store.ts';
+import { registerCreate } from './operations/create.ts';
+import { registerActivate } from './operations/activate.ts';
+import { registerAccept } from './operations/accept.ts';
+import { registerReject } from './operations/reject.ts';
+import { registerDispense } from './operations/dispense.ts';
+import { registerClose } from './operations/close.ts';
+import { registerAbort } from './operations/abort.ts';
+import { registerGetTask } from './operations/get-task.ts';
+import { registerGetTasks } from './operations/get-tasks.ts';
+import { registerMedicationDispense } from './operations/medication-dispense.ts';
+import { registerCommunication } from './operations/communication.ts';
+import { registerAuditEvent } from './operations/audit-event.ts';
+import { registerDevice } from './operations/device.ts';
+import { registerMetadata } from './operations/metadata.ts';
+
+export const FACHDIENST_VERSION = '1.0.0';
+
+export interface FachdienstOptions {
+  database: Database;
+  /** Trust list for prescription QES (HBA CAs). */
+  trust: TrustStore;
+  /** Revocation check of QES certificates; without it OCSP is skipped (tests of other rules only). */
+  ocsp?: OcspChecker;
+  /** Replaces the QES check entirely (benchmarks measuring the floor); default verifyCades with trust + ocsp. */
+  verifyQes?: QesVerifier;
+  tokenVerifier: TokenVerifier;
+  /** The Fachdienst's own signing key and certificate (C.FD.SIG). */
+  signer: KeyAndCert;
+  now?: () => Date;
+  /** Public base URL for fullUrls and Location; default http://localhost:8080. */
+  baseUrl?: string;
+  logger?: FastifyServerOptions['logger'];
+  rateLimitPerMinute?: number;
+}
+
+export function createContext(options: FachdienstOptions): FachdienstContext {
+  return {
+    store: new TaskStore(options.database),
+    now: options.now ?? (() => new Date()),
+    baseUrl: (options.baseUrl ?? 'http://localhost:8080').replace(/\/+$/, ''),
+    signer: options.signer,
+    verifyQes: options.verifyQes ?? createQesVerifier({ trust: options.trust, ocsp: options.ocsp }),
+    version: FACHDIENST_VERSION,
+  };
+}
+
+/** Response format when the client names none: JSON for the insured, XML for everyone else (A_19539). */
+function applyRoleDefaultFormat(app: FastifyInstance): void {
+  app.addHook('onRequest', async (request) => {
+    const query = request.query as Record<string, unknown> | undefined;
+    if (query?._format !== undefined || !request.caller) return;
+    const accept = request.headers.accept?.trim();
+    if (!accept || accept === '*/*') {
+      request.headers.accept = request.caller.role === 'insured' ? 'application/fhir+json' : 'application/fhir+xml';
+    }
+  });
+}
+
+export async function buildFachdienst(options: FachdienstOptions): Promise<FastifyInstance> {
+  const ctx = createContext(options);
+  const app = createFhirServer({
+    logger: options.logger,
+    ready: async () => {
+      await ctx.store.database.db.selectFrom('fachdienst_task').select('id').limit(1).execute();
+      return true;
+    },
+  });
+  await registerAuth(app, { tokenVerifier: options.tokenVerifier, rateLimitPerMinute: options.rateLimitPerMinute });
+  applyRoleDefaultFormat(app);
+  registerCreate(app, ctx);
+  registerActivate(app, ctx);
+  registerAccept(app, ctx);
+  registerReject(app, ctx);
+  registerDispense(app, ctx);
+  registerClose(app, ctx);
+  registerAbort(app, ctx);
+  registerGetTask(app, ctx);
+  registerGetTasks(app, ctx);
+  registerMedicationDispense(app, ctx);
+  registerCommunication(app, ctx);
+  registerAuditEvent(app, ctx);
+  registerDevice(app, ctx);
+  registerMetadata(app, ctx);
+  return app;
+}

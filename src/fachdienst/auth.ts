@@ -1,0 +1,123 @@
+// Who is calling: every Fachdienst request carries an IDP access token (erp-api §1.1); the role comes from the
+// `professionOID` claim, the identity (Telematik-ID or KVNR) from `idNummer`. Rate limiting is keyed by the token.
+import { createHash } from 'node:crypto';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import rateLimit from '@fastify/rate-limit';
+import { FhirError, forbidden } from '../fhir/errors.ts';
+import type { AccessTokenClaims } from '../idp/tokens.ts';
+
+export type Role = 'prescriber' | 'pharmacy' | 'payer' | 'insured';
+
+/** Profession OIDs per role (erp-api §1.1 PRESC/PHARM/KTR/INS; HBA .30/.31 may create and activate too). */
+export const ROLE_OIDS: Record<Role, string[]> = {
+  prescriber: [
+    '1.2.276.0.76.4.30', '1.2.276.0.76.4.31', // Arzt, Zahnarzt (HBA)
+    '1.2.276.0.76.4.50', '1.2.276.0.76.4.51', '1.2.276.0.76.4.52', '1.2.276.0.76.4.53', '1.2.276.0.76.4.257',
+  ],
+  pharmacy: ['1.2.276.0.76.4.54', '1.2.276.0.76.4.55'],
+  payer: ['1.2.276.0.76.4.59'],
+  insured: ['1.2.276.0.76.4.49'],
+};
+
+export function roleOfProfession(oid: string | undefined): Role | undefined {
+  if (!oid) return undefined;
+  return (Object.keys(ROLE_OIDS) as Role[]).find((role) => ROLE_OIDS[role].includes(oid));
+}
+
+/** What the Fachdienst knows about the caller. */
+export interface Caller {
+  role: Role;
+  professionOID: string;
+  /** Telematik-ID (institutions, HBA) or KVNR (insured). */
+  id: string;
+  /** Display name for AuditEvents: organisation name or given + family name. */
+  name: string;
+}
+
+/** The part of the IDP's verifier the Fachdienst needs (src/idp/verify.ts). */
+export interface TokenVerifier {
+  verify(token: string): Promise<Pick<AccessTokenClaims, 'professionOID' | 'idNummer' | 'given_name' | 'family_name' | 'organizationName'>>;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    caller?: Caller;
+  }
+}
+
+const WWW_AUTHENTICATE = 'Bearer realm="prescriptionserver.telematik"';
+
+function unauthorized(message: string, error?: string): FhirError {
+  const header = error ? `${WWW_AUTHENTICATE}, error="${error}"` : WWW_AUTHENTICATE;
+  return new FhirError(401, message, { code: 'login', headers: { 'WWW-Authenticate': header } });
+}
+
+export function bearerToken(request: FastifyRequest): string | undefined {
+  const header = request.headers.authorization;
+  const m = typeof header === 'string' ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
+  return m?.[1];
+}
+
+export function tokenHash(token: string): string {
+  return createHash('sha256').update(token).digest('base64url');
+}
+
+/** Verifies the token and maps claims to a Caller; 401 for a missing/bad token, 403 for an unknown profession. */
+export async function authenticate(request: FastifyRequest, verifier: TokenVerifier): Promise<Caller> {
+  const token = bearerToken(request);
+  if (!token) throw unauthorized('Authorization: Bearer <ACCESS_TOKEN> fehlt');
+  let claims: Awaited<ReturnType<TokenVerifier['verify']>>;
+  try {
+    claims = await verifier.verify(token);
+  } catch (err) {
+    if (err instanceof FhirError && err.status === 401) throw err;
+    throw unauthorized('Access-Token ungültig oder abgelaufen', 'invalid_token');
+  }
+  const role = roleOfProfession(claims.professionOID);
+  if (!role || typeof claims.idNummer !== 'string' || claims.idNummer === '') {
+    throw forbidden(`Profession ${claims.professionOID ?? '(keine)'} ist für den E-Rezept-Fachdienst nicht zugelassen`);
+  }
+  const person = [claims.given_name, claims.family_name].filter((s) => typeof s === 'string' && s !== '').join(' ');
+  const name = (typeof claims.organizationName === 'string' && claims.organizationName) || person || claims.idNummer;
+  return { role, professionOID: claims.professionOID as string, id: claims.idNummer, name };
+}
+
+/** The authenticated caller of a request (set by the onRequest hook of `registerAuth`). */
+export function callerOf(request: FastifyRequest): Caller {
+  if (!request.caller) throw unauthorized('nicht angemeldet');
+  return request.caller;
+}
+
+/** 403 unless the caller has one of the roles. */
+export function requireRole(request: FastifyRequest, roles: readonly Role[]): Caller {
+  const caller = callerOf(request);
+  if (!roles.includes(caller.role)) {
+    throw forbidden(`Zugriff für die Rolle ${caller.professionOID} nicht erlaubt`);
+  }
+  return caller;
+}
+
+export interface AuthOptions {
+  tokenVerifier: TokenVerifier;
+  /** Requests per minute per token; 0 = off. */
+  rateLimitPerMinute?: number;
+}
+
+/** Rate limit (429) by token hash, then token check on every route but /health. */
+export async function registerAuth(app: FastifyInstance, options: AuthOptions): Promise<void> {
+  if (options.rateLimitPerMinute && options.rateLimitPerMinute > 0) {
+    await app.register(rateLimit, {
+      max: options.rateLimitPerMinute,
+      timeWindow: 60_000,
+      keyGenerator: (request) => {
+        const token = bearerToken(request);
+        return token ? `t:${tokenHash(token)}` : `ip:${request.ip}`;
+      },
+      allowList: (request) => request.url === '/health',
+    });
+  }
+  app.addHook('onRequest', async (request) => {
+    if (request.url === '/health' || request.url.startsWith('/health?')) return;
+    request.caller = await authenticate(request, options.tokenVerifier);
+  });
+}

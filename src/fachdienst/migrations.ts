@@ -1,0 +1,79 @@
+// Fachdienst schema. Every table is keyed by the Task's PrescriptionID or the insured's KVNR, so it can be
+// distributed (Citus, YugabyteDB) by those keys. The PrescriptionID number comes from one SEQUENCE (unique across
+// processes). JSON columns hold FHIR resources as the codec produces them.
+import { sql } from 'kysely';
+import type { Migration } from '../storage/migrations.ts';
+
+export const fachdienstMigrations: Migration[] = [
+  {
+    name: '100_fachdienst_tasks',
+    async up(db) {
+      await sql`create sequence fachdienst_prescription_seq start with 1 minvalue 1 maxvalue 999999999999 no cycle`.execute(db);
+      await sql`create table fachdienst_task (
+        id text primary key,
+        flow_type text not null,
+        status text not null,
+        kvnr text,
+        access_code text,
+        secret text,
+        owner text,
+        authored_on timestamptz not null,
+        last_modified timestamptz not null,
+        accept_date text,
+        expiry_date text,
+        -- MVO: first day the prescription may be redeemed
+        redeemable_from text,
+        last_medication_dispense timestamptz,
+        accepted_at timestamptz,
+        closed_at timestamptz,
+        -- the QES-signed prescription exactly as received, and the ids its Binary / patient copy are known by
+        prescription_cms bytea,
+        prescription_binary_id text,
+        patient_confirmation_id text,
+        prescription_digest text,
+        bundle jsonb,
+        receipt jsonb,
+        is_pkv boolean not null default false
+      )`.execute(db);
+      await sql`create index fachdienst_task_kvnr on fachdienst_task (kvnr, authored_on)`.execute(db);
+      await sql`create index fachdienst_task_status on fachdienst_task (status, last_modified)`.execute(db);
+      await sql`create table fachdienst_medication_dispense (
+        prescription_id text not null,
+        seq integer not null,
+        id text not null,
+        kvnr text not null,
+        performer text not null,
+        when_handed_over text,
+        when_prepared text,
+        resource jsonb not null,
+        medication jsonb,
+        primary key (prescription_id, seq)
+      )`.execute(db);
+      await sql`create index fachdienst_medication_dispense_kvnr on fachdienst_medication_dispense (kvnr)`.execute(db);
+      await sql`create table fachdienst_communication (
+        id text primary key,
+        prescription_id text not null,
+        kind text not null,
+        sender text not null,
+        recipient text not null,
+        sent timestamptz not null,
+        received timestamptz,
+        resource jsonb not null
+      )`.execute(db);
+      await sql`create index fachdienst_communication_prescription on fachdienst_communication (prescription_id)`.execute(db);
+      await sql`create index fachdienst_communication_recipient on fachdienst_communication (recipient, sent)`.execute(db);
+      await sql`create index fachdienst_communication_sender on fachdienst_communication (sender, sent)`.execute(db);
+      await sql`create table fachdienst_audit_event (
+        id text primary key,
+        -- insertion order, to keep events of the same instant in order
+        seq bigserial not null,
+        kvnr text not null,
+        prescription_id text,
+        recorded timestamptz not null,
+        action text not null,
+        resource jsonb not null
+      )`.execute(db);
+      await sql`create index fachdienst_audit_event_kvnr on fachdienst_audit_event (kvnr, recorded, seq)`.execute(db);
+    },
+  },
+];

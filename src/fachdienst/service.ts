@@ -1,0 +1,43 @@
+// `erx serve fachdienst`: the Fachdienst on its port, on the shared database and PKI. Access tokens are checked
+// against the IDP's published keys; QES revocation through the simulated TI's revocation registry.
+import { RevocationRegistry, createOcspChecker } from '../crypto/ocsp.ts';
+import { TrustStore } from '../crypto/trust.ts';
+import { createTokenVerifier } from '../idp/verify.ts';
+import { getDatabase, getPki } from '../cli/shared.ts';
+import type { ServiceDefinition } from '../cli/service.ts';
+import { buildFachdienst } from './app.ts';
+import { startRetentionJob } from './retention.ts';
+
+export const fachdienstService: ServiceDefinition = {
+  name: 'fachdienst',
+  description: 'E-Rezept Fachdienst (gematik FHIR API: Task, MedicationDispense, Communication, AuditEvent)',
+  async start(ctx) {
+    const [database, pki] = await Promise.all([getDatabase(ctx), getPki(ctx)]);
+    const trust = TrustStore.fromCertificates(pki.trustList());
+    const app = await buildFachdienst({
+      database,
+      trust,
+      ocsp: createOcspChecker(new RevocationRegistry(pki.dir)),
+      tokenVerifier: createTokenVerifier({ idpUrl: ctx.config.urls.idp, trustAnchors: pki.trustAnchors() }),
+      signer: pki.fachdienst,
+      baseUrl: ctx.config.urls.fachdienst,
+      rateLimitPerMinute: ctx.config.rateLimitPerMinute,
+    });
+    await app.listen({ port: ctx.config.ports.fachdienst, host: ctx.config.host });
+    const retention = startRetentionJob(database, {
+      intervalSeconds: ctx.config.retentionIntervalSeconds,
+      baseUrl: ctx.config.urls.fachdienst,
+      onError: (err) => ctx.log.error({ err: String(err) }, 'fachdienst retention run failed'),
+    });
+    const address = app.server.address();
+    const port = typeof address === 'object' && address ? address.port : ctx.config.ports.fachdienst;
+    return {
+      name: 'fachdienst',
+      urls: [`http://localhost:${port}`],
+      async stop() {
+        retention.stop();
+        await app.close();
+      },
+    };
+  },
+};

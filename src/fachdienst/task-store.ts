@@ -1,0 +1,221 @@
+// Persistence of Tasks and what hangs off them. Every state change runs in one transaction that first locks the
+// Task row (`SELECT … FOR UPDATE`), so concurrent operations on one Task are serialised: of 50 parallel $accept
+// exactly one sees `ready`. Nothing is acknowledged before its transaction committed.
+import { sql, type Kysely, type RawBuilder, type SqlBool, type Transaction } from 'kysely';
+import type { Database } from '../storage/database.ts';
+import { formatPrescriptionId } from '../fhir/identifiers.ts';
+import { notFound } from '../fhir/errors.ts';
+import type { Resource } from '../fhir/types.ts';
+import type { TaskStatus } from './task-state.ts';
+
+export interface TaskRecord {
+  id: string;
+  flowType: string;
+  status: TaskStatus;
+  kvnr: string | null;
+  accessCode: string | null;
+  secret: string | null;
+  owner: string | null;
+  authoredOn: Date;
+  lastModified: Date;
+  acceptDate: string | null;
+  expiryDate: string | null;
+  /** MVO: first day of the redemption period (YYYY-MM-DD). */
+  redeemableFrom: string | null;
+  lastMedicationDispense: Date | null;
+  acceptedAt: Date | null;
+  closedAt: Date | null;
+  /** The QES-signed prescription (CAdES enveloping, DER) exactly as the prescriber sent it. */
+  prescriptionCms: Buffer | null;
+  prescriptionBinaryId: string | null;
+  patientConfirmationId: string | null;
+  /** base64 SHA-256 of the signed content: what the receipt's Digest Binary carries. */
+  prescriptionDigest: string | null;
+  /** The KBV bundle (FHIR JSON), for the insured's copy. */
+  bundle: Resource | null;
+  receipt: Resource | null;
+  isPkv: boolean;
+}
+
+const COLUMNS: Record<keyof TaskRecord, string> = {
+  id: 'id', flowType: 'flow_type', status: 'status', kvnr: 'kvnr', accessCode: 'access_code', secret: 'secret',
+  owner: 'owner', authoredOn: 'authored_on', lastModified: 'last_modified', acceptDate: 'accept_date',
+  expiryDate: 'expiry_date', redeemableFrom: 'redeemable_from', lastMedicationDispense: 'last_medication_dispense', acceptedAt: 'accepted_at',
+  closedAt: 'closed_at', prescriptionCms: 'prescription_cms', prescriptionBinaryId: 'prescription_binary_id',
+  patientConfirmationId: 'patient_confirmation_id', prescriptionDigest: 'prescription_digest', bundle: 'bundle',
+  receipt: 'receipt', isPkv: 'is_pkv',
+};
+const JSON_FIELDS = new Set<keyof TaskRecord>(['bundle', 'receipt']);
+
+function fromRow(row: Record<string, unknown>): TaskRecord {
+  const task = {} as Record<string, unknown>;
+  for (const [field, column] of Object.entries(COLUMNS)) task[field] = row[column] ?? null;
+  const t = task as unknown as TaskRecord;
+  t.authoredOn = new Date(t.authoredOn);
+  t.lastModified = new Date(t.lastModified);
+  for (const k of ['lastMedicationDispense', 'acceptedAt', 'closedAt'] as const) if (t[k]) t[k] = new Date(t[k] as Date);
+  if (t.prescriptionCms && !Buffer.isBuffer(t.prescriptionCms)) t.prescriptionCms = Buffer.from(t.prescriptionCms as Uint8Array);
+  t.isPkv = Boolean(t.isPkv);
+  return t;
+}
+
+function toColumns(patch: Partial<TaskRecord>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [field, value] of Object.entries(patch) as [keyof TaskRecord, unknown][]) {
+    if (value === undefined) continue;
+    out[COLUMNS[field]] = JSON_FIELDS.has(field) && value !== null ? JSON.stringify(value) : value;
+  }
+  return out;
+}
+
+export type Tx = Transaction<any>;
+
+export interface DispenseRecord {
+  prescriptionId: string;
+  seq: number;
+  id: string;
+  kvnr: string;
+  performer: string;
+  whenHandedOver: string | null;
+  whenPrepared: string | null;
+  resource: Resource;
+  medication: Resource | null;
+}
+
+export interface TaskQuery {
+  kvnr: string;
+  status?: TaskStatus[];
+  /** FHIR date comparisons on authoredOn / lastModified: [prefix, ISO instant]. */
+  authoredOn?: DateFilter[];
+  lastModified?: DateFilter[];
+  sort?: { field: 'authored_on' | 'last_modified'; descending: boolean };
+  offset: number;
+  count: number;
+}
+
+export interface DateFilter {
+  op: '=' | '<' | '<=' | '>' | '>=' | '<>';
+  /** inclusive start and exclusive end of the value's precision (a day, a second). */
+  start: Date;
+  end: Date;
+}
+
+/** SQL for a FHIR date search: `eq` means inside the value's range, `gt` after its end, and so on. */
+function dateCondition(column: string, f: DateFilter): RawBuilder<SqlBool> {
+  const c = sql.ref(column);
+  switch (f.op) {
+    case '=':
+      return sql<SqlBool>`(${c} >= ${f.start} and ${c} < ${f.end})`;
+    case '<>':
+      return sql<SqlBool>`(${c} < ${f.start} or ${c} >= ${f.end})`;
+    case '<':
+      return sql<SqlBool>`${c} < ${f.start}`;
+    case '<=':
+      return sql<SqlBool>`${c} < ${f.end}`;
+    case '>':
+      return sql<SqlBool>`${c} >= ${f.end}`;
+    case '>=':
+      return sql<SqlBool>`${c} >= ${f.start}`;
+  }
+}
+
+export class TaskStore {
+  readonly database: Database;
+
+  constructor(database: Database) {
+    this.database = database;
+  }
+
+  private get db(): Kysely<any> {
+    return this.database.db;
+  }
+
+  /** A new draft Task with the next PrescriptionID of the sequence. */
+  async createTask(input: { flowType: string; accessCode: string; now: Date }): Promise<TaskRecord> {
+    const { rows } = await sql<{ seq: number | string }>`select nextval('fachdienst_prescription_seq') as seq`.execute(this.db);
+    const id = formatPrescriptionId(input.flowType, BigInt(rows[0].seq));
+    const record: Partial<TaskRecord> = {
+      id, flowType: input.flowType, status: 'draft', accessCode: input.accessCode, authoredOn: input.now, lastModified: input.now,
+    };
+    const row = await this.db.insertInto('fachdienst_task').values(toColumns(record)).returningAll().executeTakeFirstOrThrow();
+    return fromRow(row);
+  }
+
+  async getTask(id: string, db: Kysely<any> = this.db): Promise<TaskRecord | undefined> {
+    const row = await db.selectFrom('fachdienst_task').selectAll().where('id', '=', id).executeTakeFirst();
+    return row ? fromRow(row) : undefined;
+  }
+
+  /**
+   * Locks the Task, lets `fn` check it and say what changes (it may write related rows with `tx`), writes the
+   * change, commits. A thrown error rolls everything back. 404 when the Task does not exist.
+   */
+  async updateTask<T>(id: string, fn: (task: TaskRecord, tx: Tx) => Promise<{ patch?: Partial<TaskRecord>; result: T }>): Promise<T> {
+    return this.database.transaction(async (tx) => {
+      const row = await tx.selectFrom('fachdienst_task').selectAll().where('id', '=', id).forUpdate().executeTakeFirst();
+      if (!row) throw notFound(`Task ${id} nicht gefunden`);
+      const task = fromRow(row);
+      const { patch, result } = await fn(task, tx);
+      if (patch && Object.keys(patch).length > 0) {
+        await tx.updateTable('fachdienst_task').set(toColumns(patch)).where('id', '=', id).execute();
+      }
+      return result;
+    });
+  }
+
+  async listTasks(q: TaskQuery): Promise<{ tasks: TaskRecord[]; more: boolean }> {
+    let query = this.db.selectFrom('fachdienst_task').selectAll().where('kvnr', '=', q.kvnr)
+      // drafts have no KVNR yet; cancelled Tasks are gone for the insured
+      .where('status', 'not in', ['draft', 'cancelled']);
+    if (q.status?.length) query = query.where('status', 'in', q.status);
+    for (const f of q.authoredOn ?? []) query = query.where(dateCondition('authored_on', f));
+    for (const f of q.lastModified ?? []) query = query.where(dateCondition('last_modified', f));
+    const sort = q.sort ?? { field: 'authored_on', descending: false };
+    query = query.orderBy(sort.field, sort.descending ? 'desc' : 'asc').orderBy('id', sort.descending ? 'desc' : 'asc');
+    const rows = await query.offset(q.offset).limit(q.count + 1).execute();
+    return { tasks: rows.slice(0, q.count).map(fromRow), more: rows.length > q.count };
+  }
+
+  /** Replaces the MedicationDispenses of a Task (a repeated $dispense replaces the earlier data). */
+  async replaceDispenses(tx: Tx, prescriptionId: string, list: Omit<DispenseRecord, 'prescriptionId' | 'seq'>[]): Promise<void> {
+    await tx.deleteFrom('fachdienst_medication_dispense').where('prescription_id', '=', prescriptionId).execute();
+    if (list.length === 0) return;
+    await tx.insertInto('fachdienst_medication_dispense').values(list.map((d, seq) => ({
+      prescription_id: prescriptionId, seq, id: d.id, kvnr: d.kvnr, performer: d.performer,
+      when_handed_over: d.whenHandedOver, when_prepared: d.whenPrepared,
+      resource: JSON.stringify(d.resource), medication: d.medication ? JSON.stringify(d.medication) : null,
+    }))).execute();
+  }
+
+  async deleteDispenses(tx: Tx, prescriptionId: string): Promise<void> {
+    await tx.deleteFrom('fachdienst_medication_dispense').where('prescription_id', '=', prescriptionId).execute();
+  }
+
+  async countDispenses(tx: Tx, prescriptionId: string): Promise<number> {
+    const row = await tx.selectFrom('fachdienst_medication_dispense').select((eb) => eb.fn.countAll().as('n'))
+      .where('prescription_id', '=', prescriptionId).executeTakeFirst();
+    return Number(row?.n ?? 0);
+  }
+
+  async listDispenses(filter: { kvnr: string; prescriptionId?: string }): Promise<DispenseRecord[]> {
+    let q = this.db.selectFrom('fachdienst_medication_dispense as d')
+      .innerJoin('fachdienst_task as t', 't.id', 'd.prescription_id')
+      .selectAll('d')
+      .where('d.kvnr', '=', filter.kvnr)
+      .where('t.status', 'in', ['in-progress', 'completed'])
+      // the insured sees dispense data once the pharmacy provided it (lastMedicationDispense set)
+      .where('t.last_medication_dispense', 'is not', null);
+    if (filter.prescriptionId) q = q.where('d.prescription_id', '=', filter.prescriptionId);
+    const rows = await q.orderBy('d.prescription_id').orderBy('d.seq').execute();
+    return rows.map((r) => ({
+      prescriptionId: r.prescription_id, seq: r.seq, id: r.id, kvnr: r.kvnr, performer: r.performer,
+      whenHandedOver: r.when_handed_over, whenPrepared: r.when_prepared, resource: r.resource, medication: r.medication,
+    }));
+  }
+
+  /** $abort: deletes Communications and MedicationDispenses of the Task (personal data, A_19027-06). */
+  async deleteTaskData(tx: Tx, prescriptionId: string): Promise<void> {
+    await this.deleteDispenses(tx, prescriptionId);
+    await tx.deleteFrom('fachdienst_communication').where('prescription_id', '=', prescriptionId).execute();
+  }
+}
