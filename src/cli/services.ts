@@ -5,8 +5,9 @@ import { idpService } from '../idp/service.ts';
 import { konnektorService } from '../konnektor/service.ts';
 import { vzdService } from '../vzd/service.ts';
 import { kimServiceDefinition } from '../kim/service.ts';
+import { fachdienstService } from '../fachdienst/service.ts';
 
-export const services: ServiceDefinition[] = [idpService, konnektorService, vzdService, kimServiceDefinition];
+export const services: ServiceDefinition[] = [idpService, konnektorService, vzdService, kimServiceDefinition, fachdienstService];
 
 export function serviceByName(name: string): ServiceDefinition | undefined {
   return services.find((s) => s.name === name);

@@ -39,17 +39,20 @@ export interface FachdienstOptions {
   /** The Fachdienst's own signing key and certificate (C.FD.SIG). */
   signer: KeyAndCert;
   now?: () => Date;
-  /** Public base URL for fullUrls and Location; default http://localhost:8080. */
-  baseUrl?: string;
+  /** Public base URL for fullUrls and Location; default http://localhost:8080. A function when only known after listen. */
+  baseUrl?: string | (() => string);
   logger?: FastifyServerOptions['logger'];
   rateLimitPerMinute?: number;
 }
 
 export function createContext(options: FachdienstOptions): FachdienstContext {
+  const base = options.baseUrl ?? 'http://localhost:8080';
   return {
     store: new TaskStore(options.database),
     now: options.now ?? (() => new Date()),
-    baseUrl: (options.baseUrl ?? 'http://localhost:8080').replace(/\/+$/, ''),
+    get baseUrl() {
+      return (typeof base === 'function' ? base() : base).replace(/\/+$/, '');
+    },
     signer: options.signer,
     verifyQes: options.verifyQes ?? createQesVerifier({ trust: options.trust, ocsp: options.ocsp }),
     version: FACHDIENST_VERSION,

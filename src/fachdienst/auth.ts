@@ -70,7 +70,8 @@ export async function authenticate(request: FastifyRequest, verifier: TokenVerif
   try {
     claims = await verifier.verify(token);
   } catch (err) {
-    if (err instanceof FhirError && err.status === 401) throw err;
+    // the verifier's own answers: 401 for the token, 503 when the IDP's keys cannot be had
+    if (err instanceof FhirError && (err.status === 401 || err.status >= 500)) throw err;
     throw unauthorized('Access-Token ungültig oder abgelaufen', 'invalid_token');
   }
   const role = roleOfProfession(claims.professionOID);

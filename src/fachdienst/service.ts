@@ -14,26 +14,28 @@ export const fachdienstService: ServiceDefinition = {
   async start(ctx) {
     const [database, pki] = await Promise.all([getDatabase(ctx), getPki(ctx)]);
     const trust = TrustStore.fromCertificates(pki.trustList());
+    // With port 0 (tests) the real URL is known only after listen.
+    let baseUrl = ctx.config.urls.fachdienst;
     const app = await buildFachdienst({
       database,
       trust,
       ocsp: createOcspChecker(new RevocationRegistry(pki.dir)),
-      tokenVerifier: createTokenVerifier({ idpUrl: ctx.config.urls.idp, trustAnchors: pki.trustAnchors() }),
+      tokenVerifier: createTokenVerifier({ idpUrl: ctx.config.urls.idp, trustAnchors: pki.trustList() }),
       signer: pki.fachdienst,
-      baseUrl: ctx.config.urls.fachdienst,
+      baseUrl: () => baseUrl,
       rateLimitPerMinute: ctx.config.rateLimitPerMinute,
     });
-    await app.listen({ port: ctx.config.ports.fachdienst, host: ctx.config.host });
+    const address = await app.listen({ port: ctx.config.ports.fachdienst, host: ctx.config.host });
+    if (ctx.config.ports.fachdienst === 0) baseUrl = `http://localhost:${new URL(address).port}`;
     const retention = startRetentionJob(database, {
       intervalSeconds: ctx.config.retentionIntervalSeconds,
-      baseUrl: ctx.config.urls.fachdienst,
+      baseUrl,
       onError: (err) => ctx.log.error({ err: String(err) }, 'fachdienst retention run failed'),
     });
-    const address = app.server.address();
-    const port = typeof address === 'object' && address ? address.port : ctx.config.ports.fachdienst;
+    ctx.log.info({ baseUrl }, 'fachdienst ready');
     return {
       name: 'fachdienst',
-      urls: [`http://localhost:${port}`],
+      urls: [baseUrl],
       async stop() {
         retention.stop();
         await app.close();
