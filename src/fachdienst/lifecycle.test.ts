@@ -6,7 +6,8 @@ import { createHash } from 'node:crypto';
 import { verifyCades, extractCadesContent } from '../crypto/cades.ts';
 import { verifyJws } from '../crypto/jws.ts';
 import { TrustStore } from '../crypto/trust.ts';
-import { parseFhir, toJson } from '../fhir/codec.ts';
+import { parseFhir } from '../fhir/codec.ts';
+import { canonicalJson } from './patient-copy.ts';
 import type { Bundle, Task } from '../fhir/types.ts';
 import { forEachEngine } from '../storage/test-postgres.ts';
 import { NS, EXT } from './task-resource.ts';
@@ -71,10 +72,10 @@ forEachEngine('Fachdienst lifecycle', (getDb) => {
       const unsigned = { ...copy };
       delete unsigned.signature;
       assert.equal(jws.split('.')[1], '', 'detached JWS');
-      const verified = await verifyJws(jws, world.fd.key, { algorithms: ['BP256R1', 'ES256'], detachedPayload: toJson(unsigned) });
+      const verified = await verifyJws(jws, world.fd.key, { algorithms: ['BP256R1', 'ES256'], detachedPayload: canonicalJson(unsigned) });
       assert.equal(verified.header.cty, 'application/fhir+json;charset=utf-8');
       // signing the canonical JSON of something else fails
-      await assert.rejects(verifyJws(jws, world.fd.key, { algorithms: ['BP256R1'], detachedPayload: toJson({ ...unsigned, id: 'x' }) }));
+      await assert.rejects(verifyJws(jws, world.fd.key, { algorithms: ['BP256R1'], detachedPayload: canonicalJson({ ...unsigned, id: 'x' }) }));
 
       // $accept
       const accepted = await call(world, 'pharmacy', 'POST', `/Task/${draft.id}/$accept?ac=${accessCode}`, { format });
