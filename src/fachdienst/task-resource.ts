@@ -118,6 +118,7 @@ export function collectionBundle(id: string, selfUrl: string, entries: BundleEnt
   return {
     resourceType: 'Bundle',
     id,
+    meta: { lastUpdated: instant(now) },
     type: 'collection',
     timestamp: instant(now),
     link: [{ relation: 'self', url: selfUrl }],

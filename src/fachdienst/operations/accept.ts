@@ -68,6 +68,8 @@ export function registerAccept(app: FastifyInstance, ctx: FachdienstContext): vo
       await recordAudit(tx, { kind: 'accept', kvnr: locked.kvnr as string, prescriptionId: id, caller, recorded: now, baseUrl: ctx.baseUrl });
       return { patch, result: { ...locked, ...patch } };
     });
-    return reply.fhir(pharmacyTaskBundle(ctx, task, `${ctx.baseUrl}/Task/${id}/$accept/`, now));
+    const bundle = pharmacyTaskBundle(ctx, task, `${ctx.baseUrl}/Task/${id}/$accept/`, now);
+    bundle.meta = { profile: [PROFILE('GEM_ERP_PR_Bundle_OP_Accept')] };
+    return reply.fhir(bundle);
   });
 }
