@@ -1,0 +1,188 @@
+// XML plumbing for the FHIR codec: a cheap pre-scan that refuses unsafe or malformed documents before any
+// heavy work, the fast-xml-parser set-up (preserveOrder), and escaping for the writer.
+//
+// Why a pre-scan: fast-xml-parser does not check that end tags match start tags and silently skips
+// malformed attributes, and it would read DOCTYPE entity declarations. The scan walks the tags once with
+// sticky regular expressions (cheap next to the parse itself) and guarantees: well-formed tag structure,
+// one root, depth <= maxDepth, no DOCTYPE/ENTITY declarations, no processing instructions except the
+// XML declaration, only the five predefined entities and numeric character references.
+import { XMLParser } from 'fast-xml-parser';
+import type { IssueType } from './errors.ts';
+import { ParseError } from './parse-error.ts';
+
+export const FHIR_NS = 'http://hl7.org/fhir';
+export const XHTML_NS = 'http://www.w3.org/1999/xhtml';
+
+const NAME = '[A-Za-z_][\\w.\\-:]*';
+const START_TAG = new RegExp(`<(${NAME})((?:\\s+${NAME}\\s*=\\s*(?:"[^"<]*"|'[^'<]*'))*)\\s*(/?)>`, 'y');
+const END_TAG = new RegExp(`</(${NAME})\\s*>`, 'y');
+const BAD_ENTITY = /&(?!(?:amp|lt|gt|quot|apos|#[0-9]{1,7}|#x[0-9a-fA-F]{1,6});)/g;
+// XML 1.0 forbids these characters even as references.
+const BAD_CHAR = /[\x00-\x08\x0B\x0C\x0E-\x1F\uFFFE\uFFFF]/;
+const NOT_WHITESPACE = /\S/g;
+
+function fail(message: string, offset: number, code: IssueType = 'structure'): never {
+  throw new ParseError(message, code, offset);
+}
+
+/** Checks the document's structure and safety. Throws ParseError with the offset of the problem. */
+export function scanXml(text: string, maxDepth: number): void {
+  const bad = BAD_CHAR.exec(text);
+  if (bad) fail('Character not allowed in XML', bad.index);
+
+  const len = text.length;
+  const start = text.charCodeAt(0) === 0xfeff ? 1 : 0;
+  const stack: string[] = [];
+  let skipped: number[] | undefined; // [start, end) ranges of comments and CDATA (entity check skips them)
+  let rootSeen = false;
+  let pos = start;
+  for (;;) {
+    const lt = text.indexOf('<', pos);
+    if (stack.length === 0 && lt !== pos) {
+      NOT_WHITESPACE.lastIndex = pos;
+      const m = NOT_WHITESPACE.exec(text);
+      if (m && (lt === -1 || m.index < lt)) fail('Text outside the root element', m.index);
+    }
+    if (lt === -1) break;
+    const c1 = text.charCodeAt(lt + 1);
+    if (c1 === 47 /* / */) {
+      END_TAG.lastIndex = lt;
+      const m = END_TAG.exec(text);
+      if (!m) fail('Malformed end tag', lt);
+      const open = stack.pop();
+      if (open !== m[1]) fail(open ? `End tag </${m[1]}> does not match <${open}>` : `Unexpected end tag </${m[1]}>`, lt);
+      pos = END_TAG.lastIndex;
+    } else if (c1 === 33 /* ! */) {
+      let end: number;
+      if (text.startsWith('<!--', lt)) {
+        end = text.indexOf('-->', lt + 4);
+        if (end === -1) fail('Comment is not closed', lt);
+        end += 3;
+      } else if (text.startsWith('<![CDATA[', lt)) {
+        if (stack.length === 0) fail('CDATA outside the root element', lt);
+        end = text.indexOf(']]>', lt + 9);
+        if (end === -1) fail('CDATA section is not closed', lt);
+        end += 3;
+      } else {
+        fail('DOCTYPE and ENTITY declarations are not allowed', lt, 'invalid');
+      }
+      (skipped ??= []).push(lt, end);
+      pos = end;
+    } else if (c1 === 63 /* ? */) {
+      const end = text.indexOf('?>', lt + 2);
+      if (end === -1) fail('Processing instruction is not closed', lt);
+      const isDeclaration = lt === start && /^<\?xml\s/.test(text.slice(lt, lt + 6));
+      if (!isDeclaration) fail('Processing instructions are not allowed', lt, 'invalid');
+      pos = end + 2;
+    } else {
+      START_TAG.lastIndex = lt;
+      const m = START_TAG.exec(text);
+      if (!m) fail('Malformed start tag', lt);
+      if (stack.length === 0) {
+        if (rootSeen) fail('More than one root element', lt);
+        rootSeen = true;
+      }
+      if (stack.length >= maxDepth) fail(`Document nested deeper than ${maxDepth} levels`, lt, 'invalid');
+      if (m[3] !== '/') stack.push(m[1]!);
+      pos = START_TAG.lastIndex;
+    }
+    if (pos > len) break;
+  }
+  if (stack.length) fail(`Element <${stack[stack.length - 1]}> is not closed`, len);
+  if (!rootSeen) fail('No root element', start);
+
+  BAD_ENTITY.lastIndex = 0;
+  for (let m = BAD_ENTITY.exec(text); m; m = BAD_ENTITY.exec(text)) {
+    if (!insideRanges(skipped, m.index)) fail('Only the predefined XML entities and character references are allowed', m.index, 'invalid');
+  }
+}
+
+function insideRanges(ranges: number[] | undefined, offset: number): boolean {
+  if (!ranges) return false;
+  for (let i = 0; i < ranges.length; i += 2) if (offset >= ranges[i]! && offset < ranges[i + 1]!) return true;
+  return false;
+}
+
+const PREDEFINED: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };
+const REFERENCE = /&(?:(amp|lt|gt|quot|apos)|#([0-9]{1,7})|#x([0-9a-fA-F]{1,6}));/g;
+
+function resolveReference(_m: string, name: string | undefined, dec: string | undefined, hex: string | undefined): string {
+  if (name) return PREDEFINED[name]!;
+  const cp = dec !== undefined ? parseInt(dec, 10) : parseInt(hex!, 16);
+  const allowed = cp === 0x9 || cp === 0xa || cp === 0xd || (cp >= 0x20 && cp <= 0xd7ff) || (cp >= 0xe000 && cp <= 0xfffd) || (cp >= 0x10000 && cp <= 0x10ffff);
+  if (!allowed) throw new ParseError('Character reference to a character not allowed in XML');
+  return String.fromCodePoint(cp);
+}
+
+/** Entity decoder for fast-xml-parser: the five predefined entities and character references, nothing else. */
+const entityDecoder = {
+  setExternalEntities() {},
+  addInputEntities() {},
+  reset() {},
+  setXmlVersion() {},
+  decode(text: string): string {
+    return text.indexOf('&') === -1 ? text : text.replace(REFERENCE, resolveReference);
+  },
+};
+
+/** A node of fast-xml-parser's preserveOrder output: `{ [tag]: children, ':@'?: attributes }`. */
+export type XmlNode = Record<string, unknown>;
+export type XmlAttributes = Record<string, string>;
+
+function parserOptions(maxDepth: number, captureMetaData: boolean) {
+  return {
+    preserveOrder: true,
+    ignoreAttributes: false,
+    attributeNamePrefix: '',
+    parseTagValue: false,
+    parseAttributeValue: false,
+    trimValues: true,
+    processEntities: true,
+    entityDecoder,
+    // Narrative xhtml is kept as markup: fast-xml-parser hands us the raw inner text of every <div>.
+    stopNodes: ['..div'],
+    ignoreDeclaration: true,
+    jPath: false,
+    captureMetaData,
+    maxNestedTags: maxDepth,
+  };
+}
+
+const parsers = new Map<string, XMLParser>();
+function parser(maxDepth: number, captureMetaData: boolean): XMLParser {
+  const key = `${maxDepth}/${captureMetaData}`;
+  let p = parsers.get(key);
+  if (!p) {
+    p = new XMLParser(parserOptions(maxDepth, captureMetaData));
+    parsers.set(key, p);
+  }
+  return p;
+}
+
+/** Parses a document that passed scanXml into fast-xml-parser's ordered node list. */
+export function parseOrdered(text: string, maxDepth: number, withPositions = false): XmlNode[] {
+  return parser(maxDepth + 1, withPositions).parse(text) as XmlNode[];
+}
+
+const META = XMLParser.getMetaDataSymbol() as unknown as symbol;
+/** Offset of a node parsed with positions. */
+export function nodeOffset(node: XmlNode): number {
+  const meta = (node as Record<symbol, { startIndex?: number } | undefined>)[META];
+  return meta?.startIndex ?? -1;
+}
+
+/** The element name of a node ('#text' for text). */
+export function tagOf(node: XmlNode): string {
+  for (const key in node) if (key !== ':@') return key;
+  return '';
+}
+
+const ATTR_SPECIAL = /[&<>"\n\r\t]/;
+const ATTR_SPECIAL_G = /[&<>"\n\r\t]/g;
+const ATTR_ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', '\n': '&#10;', '\r': '&#13;', '\t': '&#9;' };
+const escapeChar = (c: string) => ATTR_ESCAPES[c]!;
+
+/** Escapes a value for a double-quoted attribute (newlines as references so they survive normalisation). */
+export function escapeAttribute(value: string): string {
+  return ATTR_SPECIAL.test(value) ? value.replace(ATTR_SPECIAL_G, escapeChar) : value;
+}
