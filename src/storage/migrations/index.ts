@@ -4,9 +4,11 @@ import type { Migration } from '../migrations.ts';
 import { konnektorMigrations } from '../../konnektor/migrations.ts';
 import { kimMigrations } from '../../kim/migrations.ts';
 import { fachdienstMigrations } from '../../fachdienst/migrations.ts';
+import { practiceMigrations } from '../../practice/migrations.ts';
 
 export const migrations: Migration[] = [
   ...konnektorMigrations,
   ...kimMigrations,
   ...fachdienstMigrations,
+  ...practiceMigrations,
 ];

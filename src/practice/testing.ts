@@ -1,0 +1,115 @@
+// Test world for the practice: the real practice app, Fachdienst, Konnektor and IDP on one seeded PKI, wired
+// through inject()-backed fetches (no ports), on the database the test passes in. Only the clock is adjustable.
+import type { FastifyInstance } from 'fastify';
+import { createOcspChecker, RevocationRegistry } from '../crypto/ocsp.ts';
+import { createSeededPki, type LoadedPki } from '../crypto/pki.ts';
+import { TrustStore } from '../crypto/trust.ts';
+import { buildFachdienst } from '../fachdienst/app.ts';
+import { toXml } from '../fhir/codec.ts';
+import { buildPrescriptionBundle, type MedicationInput } from '../fhir/kbv/build-bundle.ts';
+import type { Bundle, MedicationRequest } from '../fhir/types.ts';
+import { createIdpApp } from '../idp/app.ts';
+import { injectFetch } from '../idp/testing.ts';
+import { IDP_SIG_KID } from '../idp/tokens.ts';
+import { createTokenVerifier } from '../idp/verify.ts';
+import { createKonnektorClient } from '../konnektor/client.ts';
+import { CONTEXT, startTestKonnektor, type TestKonnektor } from '../konnektor/testing.ts';
+import { identityById, insured, physician, practice, TENANT, type Identity } from '../seed/identities.ts';
+import type { Database } from '../storage/database.ts';
+import { createPracticeApp, type PracticeApp, type PracticeAppOptions } from './app.ts';
+import { createFachdienstClient, devTokenSource } from './fachdienst-client.ts';
+
+export const ISSUER = 'http://idp.test';
+export const FD_URL = 'http://fd.test';
+
+let sharedPki: LoadedPki | undefined;
+export const testPki = () => (sharedPki ??= createSeededPki());
+
+export interface PracticeWorld extends PracticeApp {
+  fachdienst: FastifyInstance;
+  konnektor: TestKonnektor;
+  idp: FastifyInstance;
+  close(): Promise<void>;
+}
+
+export async function createPracticeWorld(database: Database, options: Partial<Pick<PracticeAppOptions, 'pinPrompt' | 'claimLeaseMs' | 'now' | 'onOutbox' | 'instanceId'>> = {}): Promise<PracticeWorld> {
+  const pki = testPki();
+  const signer = { key: pki.idp.key, alg: 'BP256R1' as const, kid: IDP_SIG_KID, cert: pki.idp.cert };
+  const idp = createIdpApp({ issuer: ISSUER, dev: true, trustAnchors: pki.trustAnchors(), intermediates: pki.trustList(), signer });
+  const fachdienst = await buildFachdienst({
+    database,
+    trust: TrustStore.fromCertificates(pki.trustList()),
+    ocsp: createOcspChecker(new RevocationRegistry(null)),
+    tokenVerifier: createTokenVerifier({ keys: [{ kid: IDP_SIG_KID, key: pki.idp.key }], issuer: ISSUER }),
+    signer: pki.fachdienst,
+    baseUrl: FD_URL,
+    rateLimitPerMinute: 0,
+  });
+  const konnektor = await startTestKonnektor({ pki, autoPin: !options.pinPrompt });
+  const fdClient = createFachdienstClient({
+    baseUrl: FD_URL,
+    tokens: devTokenSource({ idpUrl: ISSUER, identityId: practice.id, fetch: injectFetch(idp) }),
+    fetch: injectFetch(fachdienst),
+  });
+  const konnektorClient = createKonnektorClient('http://konnektor.test', { context: { ...CONTEXT, MandantId: TENANT }, fetch: injectFetch(konnektor.app) });
+  const built = await createPracticeApp({
+    database, konnektor: konnektorClient, pinPrompt: options.pinPrompt ?? false, claimLeaseMs: options.claimLeaseMs,
+    now: options.now, onOutbox: options.onOutbox, instanceId: options.instanceId,
+    tenants: [{ name: TENANT, practice, physician, fachdienst: fdClient }],
+  });
+  await built.app.ready();
+  return {
+    ...built, fachdienst, konnektor, idp,
+    async close() {
+      await built.app.close();
+      await fachdienst.close();
+      await idp.close();
+      await konnektor.close();
+    },
+  };
+}
+
+export interface RequestInput {
+  patient?: Identity;
+  medication?: MedicationInput;
+  /** The MedicationRequest id (correlation key). */
+  id?: string;
+}
+
+/** A bundle as a third-party system sends it: no PrescriptionID, no physician. */
+export function requestBundle(input: RequestInput = {}): Bundle {
+  const patient = input.patient ?? insured[0];
+  const bundle = buildPrescriptionBundle({
+    flowType: patient.coverage!.type === 'PKV' ? '200' : '160',
+    patient: { kvnr: patient.kvnr, given: patient.given, family: patient.family, birthDate: patient.birthDate, address: patient.address },
+    coverage: patient.coverage!,
+    practice: { name: practice.name, bsnr: practice.bsnr, telematikId: practice.telematikId, address: practice.address, phone: practice.phone },
+    medication: input.medication ?? { kind: 'PZN', pzn: '06313728', display: 'Sumatriptan-1a Pharma 100 mg Tabletten', normgroesse: 'N1', form: 'TAB' },
+    dosage: '1-0-1',
+    quantity: 1,
+  });
+  delete bundle.identifier;
+  if (input.id) {
+    const entry = bundle.entry!.find((e) => e.resource?.resourceType === 'MedicationRequest')!;
+    const old = entry.resource!.id!;
+    (entry.resource as MedicationRequest).id = input.id;
+    entry.fullUrl = entry.fullUrl!.replace(old, input.id);
+    const composition = bundle.entry!.find((e) => e.resource?.resourceType === 'Composition')!.resource as any;
+    for (const s of composition.section ?? []) for (const e of s.entry ?? []) if (e.reference?.includes(old)) e.reference = e.reference.replace(old, input.id);
+  }
+  return bundle;
+}
+
+export const requestId = (bundle: Bundle) => bundle.entry!.find((e) => e.resource?.resourceType === 'MedicationRequest')!.resource!.id!;
+
+/** POST $createerptask with the bundle as XML. */
+export async function postRequest(app: FastifyInstance, bundle: Bundle, query = '', userAgent = 'KIS-Test/1.0') {
+  return app.inject({
+    method: 'POST', url: `/${TENANT}/TI?action=$createerptask${query}`,
+    headers: { 'content-type': 'application/fhir+xml;charset=utf-8', 'user-agent': userAgent },
+    payload: toXml(bundle),
+  });
+}
+
+export const weber = () => identityById('insured-weber')!;
+export { TENANT };
