@@ -96,12 +96,8 @@ export function searchsetBundle(request: FastifyRequest, baseUrl: string, path: 
   const link: NonNullable<Bundle['link']> = [{ relation: 'self', url: url(paging.offset) }];
   if (more) link.push({ relation: 'next', url: url(paging.offset + paging.count) });
   if (paging.offset > 0) link.push({ relation: 'prev', url: url(Math.max(0, paging.offset - paging.count)) });
-  return {
-    resourceType: 'Bundle',
-    id: crypto.randomUUID(),
-    meta: { lastUpdated: instant(now) },
-    type: 'searchset',
-    link,
-    entry: entries.map((e) => ({ ...e, search: e.search ?? { mode: 'match' } })),
-  };
+  const bundle: Bundle = { resourceType: 'Bundle', id: crypto.randomUUID(), meta: { lastUpdated: instant(now) }, type: 'searchset', link };
+  // FHIR forbids empty arrays: an empty result has no `entry` at all
+  if (entries.length) bundle.entry = entries.map((e) => ({ ...e, search: e.search ?? { mode: 'match' } }));
+  return bundle;
 }

@@ -122,7 +122,7 @@ export function collectionBundle(id: string, selfUrl: string, entries: BundleEnt
     type: 'collection',
     timestamp: instant(now),
     link: [{ relation: 'self', url: selfUrl }],
-    entry: entries,
+    ...(entries.length ? { entry: entries } : {}),
   };
 }
 
