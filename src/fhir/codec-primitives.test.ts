@@ -42,7 +42,7 @@ test('single primitive with only an extension has _name and no value', () => {
   const xml = `<Patient ${NS}><birthDate><extension url="http://hl7.org/fhir/StructureDefinition/data-absent-reason"><valueCode value="unknown"/></extension></birthDate></Patient>`;
   const patient = parseXml(xml) as Patient;
   assert.equal('birthDate' in patient, false);
-  assert.deepEqual((patient as Record<string, unknown>)._birthDate, {
+  assert.deepEqual((patient as unknown as Record<string, unknown>)._birthDate, {
     extension: [{ url: 'http://hl7.org/fhir/StructureDefinition/data-absent-reason', valueCode: 'unknown' }],
   });
   assert.equal(toXml(patient), xml);

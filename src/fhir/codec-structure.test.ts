@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { FhirError } from './errors.ts';
 import { parseFhir, parseJson, parseXml, serializeFhir, toJson, toXml } from './codec.ts';
-import type { Bundle, Parameters, Task } from './types.ts';
+import type { Bundle, Parameters, Patient, Task } from './types.ts';
 
 const NS = 'xmlns="http://hl7.org/fhir"';
 const DIV = '<div xmlns="http://www.w3.org/1999/xhtml"><p>Rezept für <b>Anna</b> &amp; Co &lt;3</p><div>innen</div></div>';
@@ -23,7 +23,7 @@ function rejects(fn: () => unknown, message: RegExp, expression?: RegExp): void 
 
 test('xhtml narrative is kept as markup string in text.div, entities and nested divs included', () => {
   const xml = `<Patient ${NS}><text><status value="generated"/>${DIV}</text><active value="true"/></Patient>`;
-  const patient = parseXml(xml);
+  const patient = parseXml(xml) as Patient;
   assert.deepEqual(patient.text, { status: 'generated', div: DIV });
   assert.equal(toXml(patient), xml);
   assert.equal(toXml(parseJson(toJson(patient))), xml);
