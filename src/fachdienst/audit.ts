@@ -25,6 +25,42 @@ const TEXT_DE: Record<AuditKind, (agent: string, id: string) => string> = {
   retention: () => 'Veraltete Rezepte wurden vom Fachdienst automatisch gelöscht.',
 };
 
+const TEXT_EN: Record<AuditKind, (agent: string, id: string) => string> = {
+  activate: (a, id) => `${a} created the prescription ${id}`,
+  accept: (a, id) => `${a} accepted the prescription ${id}`,
+  reject: (a, id) => `${a} returned the prescription ${id}`,
+  dispense: (a, id) => `${a} provided dispense information for the prescription ${id}`,
+  close: (a, id) => `${a} dispensed the prescription ${id}`,
+  abort: (a, id) => `${a} deleted the prescription ${id}`,
+  'read-task': (a, id) => `${a} retrieved the prescription ${id}`,
+  'read-dispense': (a, id) => `${a} retrieved dispense information for the prescription ${id}`,
+  'read-communication': (a, id) => `${a} retrieved messages about the prescription ${id}`,
+  retention: () => 'Outdated prescriptions were deleted automatically by the Fachdienst.',
+};
+
+export type AuditLanguage = 'de' | 'en';
+
+/** de unless Accept-Language prefers English (FD AuditEventTextTemplates: de and en). */
+export function auditLanguage(acceptLanguage: string | undefined): AuditLanguage {
+  const first = acceptLanguage?.split(',')
+    .map((part, index) => {
+      const [tag, ...params] = part.trim().toLowerCase().split(';');
+      const q = params.find((p) => p.trim().startsWith('q='));
+      return { tag, q: q ? Number(q.trim().slice(2)) : 1, index };
+    })
+    .filter((r) => r.q > 0 && (r.tag.startsWith('de') || r.tag.startsWith('en')))
+    .sort((a, b) => b.q - a.q || a.index - b.index)[0];
+  return first?.tag.startsWith('en') ? 'en' : 'de';
+}
+
+/** The event's text in `language` (events are stored in German). */
+export function localizeAuditEvent(event: AuditEvent, kind: AuditKind | null, language: AuditLanguage): AuditEvent {
+  if (language === 'de' || !kind || !TEXT_EN[kind]) return event;
+  const agent = event.agent?.[0]?.name ?? 'E-Rezept-Fachdienst';
+  const id = event.entity?.[0]?.description ?? '';
+  return { ...event, language: 'en', text: { status: 'generated', div: xhtml(TEXT_EN[kind](agent, id), 'en') } };
+}
+
 const ACTION_OF: Record<AuditKind, AuditAction> = {
   activate: 'C', accept: 'U', reject: 'U', dispense: 'U', close: 'U', abort: 'D', 'read-task': 'R',
   'read-dispense': 'R', 'read-communication': 'R', retention: 'D',
@@ -43,9 +79,9 @@ export interface AuditInput {
   baseUrl: string;
 }
 
-function xhtml(text: string): string {
+function xhtml(text: string, lang: AuditLanguage = 'de'): string {
   const escaped = text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-  return `<div xmlns="http://www.w3.org/1999/xhtml" lang="de" xml:lang="de">${escaped}</div>`;
+  return `<div xmlns="http://www.w3.org/1999/xhtml" lang="${lang}" xml:lang="${lang}">${escaped}</div>`;
 }
 
 export function buildAuditEvent(input: AuditInput, id: string = randomUUID()): AuditEvent {
@@ -92,6 +128,7 @@ export async function recordAudit(db: Kysely<any>, input: AuditInput): Promise<v
     prescription_id: input.prescriptionId,
     recorded: input.recorded,
     action: event.action,
+    kind: input.kind,
     resource: JSON.stringify(event),
   }).execute();
 }

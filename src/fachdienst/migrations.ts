@@ -76,4 +76,11 @@ export const fachdienstMigrations: Migration[] = [
       await sql`create index fachdienst_audit_event_kvnr on fachdienst_audit_event (kvnr, recorded, seq)`.execute(db);
     },
   },
+  {
+    // AuditEvent texts are rendered per request language (Accept-Language de/en): keep what happened.
+    name: '101_fachdienst_audit_kind',
+    async up(db) {
+      await sql`alter table fachdienst_audit_event add column kind text`.execute(db);
+    },
+  },
 ];

@@ -66,7 +66,7 @@ export async function runRetention(database: Database, options: RetentionOptions
       for (const [kvnr, prescriptionId] of byKvnr) {
         const event = buildAuditEvent({ kind: 'retention', kvnr, prescriptionId, recorded: now, baseUrl: options.baseUrl ?? '' }, randomUUID());
         await tx.insertInto('fachdienst_audit_event').values({
-          id: event.id, kvnr, prescription_id: null, recorded: now, action: 'D', resource: JSON.stringify(event),
+          id: event.id, kvnr, prescription_id: null, recorded: now, action: 'D', kind: 'retention', resource: JSON.stringify(event),
         }).execute();
       }
       return list;

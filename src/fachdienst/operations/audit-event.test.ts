@@ -49,6 +49,16 @@ test('every access to the insured\'s prescription is logged in German, newest fi
   assert.equal((await call(world, 'pharmacy', 'GET', '/AuditEvent')).status, 403);
 });
 
+test('Accept-Language en gives English texts; German is the default', async () => {
+  const t = await readyTask(world);
+  const en = await call(world, 'insured', 'GET', '/AuditEvent?_count=1', { headers: { 'accept-language': 'en-US,en;q=0.9,de;q=0.5' } });
+  const event = en.body.entry[0].resource as AuditEvent;
+  assert.equal(event.language, 'en');
+  assert.equal(text(event), `${world.identity('practice').name} created the prescription ${t.id}`);
+  const de = await call(world, 'insured', 'GET', `/AuditEvent/${event.id}`, { headers: { 'accept-language': 'de-DE' } });
+  assert.equal(text(de.body), `${world.identity('practice').name} hat ein E-Rezept ${t.id} eingestellt`);
+});
+
 test('GET /metadata and GET /Device', async () => {
   const meta = await call(world, 'pharmacy', 'GET', '/metadata');
   assert.equal(meta.status, 200);

@@ -5,6 +5,7 @@ import { sql, type SqlBool } from 'kysely';
 import { badRequest, notFound } from '../../fhir/errors.ts';
 import type { AuditEvent } from '../../fhir/types.ts';
 import { requireRole } from '../auth.ts';
+import { auditLanguage, localizeAuditEvent, type AuditKind } from '../audit.ts';
 import type { FachdienstContext } from '../context.ts';
 import { pagingOf, parseDateFilter, queryValues, searchsetBundle } from '../search.ts';
 
@@ -17,7 +18,7 @@ export function registerAuditEvent(app: FastifyInstance, ctx: FachdienstContext)
   app.get('/AuditEvent', async (request, reply) => {
     const caller = requireRole(request, ['insured']);
     const paging = pagingOf(request, AUDIT_PAGE_SIZE, 100);
-    let q = db().selectFrom('fachdienst_audit_event').select(['resource']).where('kvnr', '=', caller.id);
+    let q = db().selectFrom('fachdienst_audit_event').select(['resource', 'kind']).where('kvnr', '=', caller.id);
     for (const raw of queryValues(request, 'date')) {
       const f = parseDateFilter('date', raw);
       const c = sql.ref('recorded');
@@ -43,7 +44,8 @@ export function registerAuditEvent(app: FastifyInstance, ctx: FachdienstContext)
     if (sort !== 'date' && sort !== '-date') throw badRequest(`_sort=${sort} wird nicht unterstützt (date, -date)`);
     const dir = sort === 'date' ? 'asc' : 'desc';
     const rows = await q.orderBy('recorded', dir).orderBy('seq', dir).offset(paging.offset).limit(paging.count + 1).execute();
-    const events = rows.slice(0, paging.count).map((r) => r.resource as AuditEvent);
+    const language = auditLanguage(request.headers['accept-language']);
+    const events = rows.slice(0, paging.count).map((r) => localizeAuditEvent(r.resource as AuditEvent, r.kind as AuditKind | null, language));
     const entries = events.map((e) => ({ fullUrl: `${ctx.baseUrl}/AuditEvent/${e.id}`, resource: e }));
     return reply.fhir(searchsetBundle(request, ctx.baseUrl, '/AuditEvent', entries, paging, rows.length > paging.count, ctx.now()));
   });
@@ -51,9 +53,9 @@ export function registerAuditEvent(app: FastifyInstance, ctx: FachdienstContext)
   app.get('/AuditEvent/:auditId', async (request, reply) => {
     const caller = requireRole(request, ['insured']);
     const { auditId } = request.params as { auditId: string };
-    const row = await db().selectFrom('fachdienst_audit_event').select(['resource'])
+    const row = await db().selectFrom('fachdienst_audit_event').select(['resource', 'kind'])
       .where('id', '=', auditId).where('kvnr', '=', caller.id).executeTakeFirst();
     if (!row) throw notFound(`AuditEvent ${auditId} nicht gefunden`);
-    return reply.fhir(row.resource as AuditEvent);
+    return reply.fhir(localizeAuditEvent(row.resource as AuditEvent, row.kind as AuditKind | null, auditLanguage(request.headers['accept-language'])));
   });
 }
