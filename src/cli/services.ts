@@ -6,8 +6,9 @@ import { konnektorService } from '../konnektor/service.ts';
 import { vzdService } from '../vzd/service.ts';
 import { kimServiceDefinition } from '../kim/service.ts';
 import { fachdienstService } from '../fachdienst/service.ts';
+import { webService } from '../web/service.ts';
 
-export const services: ServiceDefinition[] = [idpService, konnektorService, vzdService, kimServiceDefinition, fachdienstService];
+export const services: ServiceDefinition[] = [idpService, konnektorService, vzdService, kimServiceDefinition, fachdienstService, webService];
 
 export function serviceByName(name: string): ServiceDefinition | undefined {
   return services.find((s) => s.name === name);

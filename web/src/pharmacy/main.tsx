@@ -1,0 +1,4 @@
+import { createRoot } from 'react-dom/client';
+import { PharmacyApp } from './PharmacyApp.tsx';
+
+createRoot(document.getElementById('root')!).render(<PharmacyApp />);

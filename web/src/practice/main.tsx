@@ -1,0 +1,4 @@
+import { createRoot } from 'react-dom/client';
+import { PracticeApp } from './PracticeApp.tsx';
+
+createRoot(document.getElementById('root')!).render(<PracticeApp />);
