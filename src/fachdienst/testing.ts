@@ -68,7 +68,7 @@ export interface World {
   close(): Promise<void>;
 }
 
-export async function createWorld(database: Database, options: { rateLimitPerMinute?: number } = {}): Promise<World> {
+export async function createWorld(database: Database, options: { rateLimitPerMinute?: number; signer?: KeyAndCert } = {}): Promise<World> {
   const { pki, qes, fd, idp } = testPki();
   const signer: TokenSigner = { key: idp.key, alg: 'BP256R1', kid: 'puk_idp_sig', cert: idp.cert };
   const verifier = createTokenVerifier({ keys: [{ kid: 'puk_idp_sig', key: idp.key }], issuer: ISSUER });
@@ -92,7 +92,7 @@ export async function createWorld(database: Database, options: { rateLimitPerMin
     trust: TrustStore.fromCertificates(pki.trustList()),
     ocsp,
     tokenVerifier: verifier,
-    signer: fd,
+    signer: options.signer ?? fd,
     now: () => clock.now,
     baseUrl: BASE_URL,
     rateLimitPerMinute: options.rateLimitPerMinute ?? 0,
