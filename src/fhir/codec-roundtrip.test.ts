@@ -35,7 +35,7 @@ function xmlView(text: string): unknown {
 /** Number tokens outside strings, in order: what a JSON writer must keep exactly. */
 function numberTokens(json: string): string[] {
   const tokens: string[] = [];
-  for (const m of json.matchAll(/"(?:[^"\\]|\\.)*"|(-?[0-9][0-9.eE+-]*)/g)) if (m[1]) tokens.push(m[1]);
+  for (const m of json.matchAll(/"[^"\\]*(?:\\.[^"\\]*)*"|(-?[0-9][0-9.eE+-]*)/g)) if (m[1]) tokens.push(m[1]);
   return tokens;
 }
 

@@ -503,7 +503,7 @@ function xhtmlMarkup(value: unknown): string {
 // Number tokens JS would print differently (1.50, 1e2, -0, more than 17 digits) need their text kept. The cheap
 // test looks for them outside strings approximately; only then is the text rewritten token by token.
 const NUMBER_CANDIDATE = /[:,[]\s*(-?[0-9][0-9.eE+-]*)(?=\s*[,}\]])/g;
-const JSON_TOKEN = /"(?:[^"\\]|\\.)*"|(-?[0-9][0-9.eE+-]*)/g;
+const JSON_TOKEN = /"[^"\\]*(?:\\.[^"\\]*)*"|(-?[0-9][0-9.eE+-]*)/g;
 const NUL_ESCAPE = /\\u0000/i;
 // Marks a number token that needs its text: a string holding NUL + its index (NUL is refused in input).
 const MARK = '\u0000';
