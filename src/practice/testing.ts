@@ -29,10 +29,17 @@ export interface PracticeWorld extends PracticeApp {
   fachdienst: FastifyInstance;
   konnektor: TestKonnektor;
   idp: FastifyInstance;
+  /** A dev access token for a seeded identity (to call the Fachdienst directly). */
+  token(identityId: string): Promise<string>;
   close(): Promise<void>;
 }
 
-export async function createPracticeWorld(database: Database, options: Partial<Pick<PracticeAppOptions, 'pinPrompt' | 'claimLeaseMs' | 'now' | 'onOutbox' | 'instanceId'>> = {}): Promise<PracticeWorld> {
+export interface WorldOptions extends Partial<Pick<PracticeAppOptions, 'pinPrompt' | 'claimLeaseMs' | 'now' | 'onOutbox' | 'instanceId'>> {
+  /** More tenants besides the seeded practice, e.g. a pharmacy (for $reject). */
+  extraTenants?: { name: string; identity: Identity }[];
+}
+
+export async function createPracticeWorld(database: Database, options: WorldOptions = {}): Promise<PracticeWorld> {
   const pki = testPki();
   const signer = { key: pki.idp.key, alg: 'BP256R1' as const, kid: IDP_SIG_KID, cert: pki.idp.cert };
   const idp = createIdpApp({ issuer: ISSUER, dev: true, trustAnchors: pki.trustAnchors(), intermediates: pki.trustList(), signer });
@@ -46,20 +53,27 @@ export async function createPracticeWorld(database: Database, options: Partial<P
     rateLimitPerMinute: 0,
   });
   const konnektor = await startTestKonnektor({ pki, autoPin: !options.pinPrompt });
-  const fdClient = createFachdienstClient({
+  const fdClientFor = (identityId: string) => createFachdienstClient({
     baseUrl: FD_URL,
-    tokens: devTokenSource({ idpUrl: ISSUER, identityId: practice.id, fetch: injectFetch(idp) }),
+    tokens: devTokenSource({ idpUrl: ISSUER, identityId, fetch: injectFetch(idp) }),
     fetch: injectFetch(fachdienst),
   });
   const konnektorClient = createKonnektorClient('http://konnektor.test', { context: { ...CONTEXT, MandantId: TENANT }, fetch: injectFetch(konnektor.app) });
   const built = await createPracticeApp({
     database, konnektor: konnektorClient, pinPrompt: options.pinPrompt ?? false, claimLeaseMs: options.claimLeaseMs,
     now: options.now, onOutbox: options.onOutbox, instanceId: options.instanceId,
-    tenants: [{ name: TENANT, practice, physician, fachdienst: fdClient }],
+    tenants: [
+      { name: TENANT, practice, physician, fachdienst: fdClientFor(practice.id) },
+      ...(options.extraTenants ?? []).map((t) => ({ name: t.name, practice: t.identity, physician, fachdienst: fdClientFor(t.identity.id) })),
+    ],
   });
   await built.app.ready();
   return {
     ...built, fachdienst, konnektor, idp,
+    async token(identityId: string) {
+      const res = await idp.inject({ method: 'POST', url: '/dev/token', payload: { id: identityId } });
+      return res.json().access_token as string;
+    },
     async close() {
       await built.app.close();
       await fachdienst.close();
