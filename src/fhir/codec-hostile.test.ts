@@ -79,5 +79,6 @@ test('non-text bodies and unknown formats of junk are 400, never another excepti
   refused(() => parseXml(undefined as unknown as string), /must be text/);
   refused(() => parseFhir('<<<>>>', 'xml'), /Malformed start tag/);
   refused(() => parseFhir('\u0000', 'json'), /Invalid JSON/);
+  assert.equal(parseFhir('\ufeff{"resourceType":"Patient"}', 'json').resourceType, 'Patient', 'a byte order mark is fine');
   refused(() => parseFhir('{"resourceType":"Patient","name":[{"text":"\\u0000"}],"multipleBirthInteger":1.0}', 'json'), /U\+0000/);
 });

@@ -74,6 +74,7 @@ test('malformed primitive values are 400', () => {
     [`<Patient ${NS}><gender value=""/></Patient>`, /Empty value of 'gender'/],
     [`<Patient ${NS}><gender/></Patient>`, /neither a value nor extensions/],
     [`<Medication ${NS}><amount><numerator><value value="1,5"/></numerator></amount></Medication>`, /'value' must be a decimal/],
+    [`<Medication ${NS}><amount><numerator><value value="1e400"/></numerator></amount></Medication>`, /'value' is out of range/],
   ];
   for (const [xml, message] of cases) {
     assert.throws(() => parseXml(xml), (e: { status: number; message: string }) => e.status === 400 && message.test(e.message), xml);

@@ -92,6 +92,13 @@ test('strings are escaped in XML and survive a round trip', () => {
   assert.match(xml, /value="A &amp; B &lt;c&gt; &quot;d&quot; 'e'&#10;zweite Zeile&#9;Tab äöü €"/);
   assert.deepEqual(parseXml(xml), patient);
   assert.deepEqual(parseXml(`<Patient ${NS}><name><text value="&#65;&#x42;&apos;"/></name></Patient>`), { resourceType: 'Patient', name: [{ text: "AB'" }] });
+  // Whitespace at the ends is written as references: XML readers trim literal whitespace from values.
+  const padded = { resourceType: 'Patient', name: [{ text: ' \u00a0two  spaces inside, one outside ', given: ['\tTab'] }] } as const;
+  const paddedXml = toXml(padded as never);
+  assert.match(paddedXml, /<text value="&#32;&#160;two  spaces inside, one outside&#32;"\/>/);
+  assert.deepEqual(parseXml(paddedXml), padded);
+  // Literal whitespace around an XML value is trimmed, as FHIR recommends for XML.
+  assert.deepEqual(parseXml(`<Patient ${NS}><name><text value="  x "/></name></Patient>`), { resourceType: 'Patient', name: [{ text: 'x' }] });
 });
 
 test('unknown element is 400 naming the element, its FHIRPath, line and column', () => {

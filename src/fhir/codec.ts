@@ -93,6 +93,7 @@ function primitiveFromText(text: string, el: ElementDef, holder: object, key: st
     case 'decimal': {
       if (!DECIMAL.test(text)) fail(`'${el.name}' must be a decimal`, 'invalid');
       const n = Number(text);
+      if (!Number.isFinite(n)) fail(`'${el.name}' is out of range`, 'invalid');
       if (needsExactText(text, n)) rememberDecimal(holder, key, text);
       return n;
     }
@@ -516,6 +517,7 @@ interface JsonContext {
 export function parseJson(text: string, options: ParseOptions = {}): Resource {
   checkSize(text, options.maxBytes ?? DEFAULT_MAX_BYTES);
   const context: JsonContext = { maxDepth: options.maxDepth ?? DEFAULT_MAX_DEPTH, exact: undefined };
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1); // byte order mark
   let prepared = text;
   if (hasLossyNumber(text)) {
     if (NUL_ESCAPE.test(text)) throw new FhirError(400, 'Strings must not contain the character U+0000', { code: 'invalid' });

@@ -182,7 +182,19 @@ const ATTR_SPECIAL_G = /[&<>"\n\r\t]/g;
 const ATTR_ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', '\n': '&#10;', '\r': '&#13;', '\t': '&#9;' };
 const escapeChar = (c: string) => ATTR_ESCAPES[c]!;
 
-/** Escapes a value for a double-quoted attribute (newlines as references so they survive normalisation). */
+const EDGE_WHITESPACE = /^\s|\s$/;
+const EDGE_WHITESPACE_RUNS = /^\s+|\s+$/g;
+const asReferences = (run: string) => {
+  let out = '';
+  for (const c of run) out += `&#${c.codePointAt(0)};`;
+  return out;
+};
+
+/**
+ * Escapes a value for a double-quoted attribute. Newlines and tabs become references so they survive attribute
+ * normalisation; so does whitespace at either end, which parsers (fast-xml-parser too) trim from values.
+ */
 export function escapeAttribute(value: string): string {
-  return ATTR_SPECIAL.test(value) ? value.replace(ATTR_SPECIAL_G, escapeChar) : value;
+  const escaped = ATTR_SPECIAL.test(value) ? value.replace(ATTR_SPECIAL_G, escapeChar) : value;
+  return EDGE_WHITESPACE.test(escaped) ? escaped.replace(EDGE_WHITESPACE_RUNS, asReferences) : escaped;
 }
