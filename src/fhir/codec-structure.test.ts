@@ -132,6 +132,8 @@ test('invalid JSON is 400 with line and column and without quoting the input', (
 
 test('namespace: FHIR namespace or none on the root; anything else is 400', () => {
   assert.deepEqual(parseXml('<Patient><active value="true"/></Patient>'), { resourceType: 'Patient', active: true });
+  const withSchema = `<Patient ${NS} xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:schemaLocation="http://hl7.org/fhir ../../schema/patient.xsd"><active value="true"/></Patient>`;
+  assert.deepEqual(parseXml(withSchema), { resourceType: 'Patient', active: true });
   rejects(() => parseXml('<Patient xmlns="urn:other"><active value="true"/></Patient>'), /must be in the namespace http:\/\/hl7.org\/fhir/);
   rejects(() => parseXml(`<Patient ${NS}><active xmlns="urn:other" value="true"/></Patient>`), /must be in the namespace/);
   rejects(() => parseXml(`<f:Patient xmlns:f="http://hl7.org/fhir"/>`), /Unknown or unsupported resource type 'f:Patient'/);
@@ -144,6 +146,7 @@ test('malformed XML is 400 with line and column', () => {
   rejects(() => parseXml(`<Patient ${NS}/><Patient ${NS}/>`), /More than one root element/);
   rejects(() => parseXml(`text<Patient ${NS}/>`), /Text outside the root element/);
   rejects(() => parseXml(''), /No root element/);
+  rejects(() => parseXml(`<Patient ${NS}><active value="true" value="false"/></Patient>`), /Attribute 'value' appears more than once/);
   rejects(() => parseXml(`<Patient ${NS}><active value="a\u0001"/></Patient>`), /Character not allowed/);
 });
 

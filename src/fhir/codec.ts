@@ -160,7 +160,8 @@ function readResource(node: XmlNode, tag: string, nested = true): JsonObject {
     for (const name in attrs) {
       if (name === 'xmlns') {
         if (attrs[name] !== FHIR_NS) fail(`Resource '${tag}' must be in the namespace ${FHIR_NS}`);
-      } else if (!name.startsWith('xmlns:')) {
+      } else if (!name.startsWith('xmlns:') && name !== 'xsi:schemaLocation') {
+        // xsi:schemaLocation is common in HL7 examples and carries no data.
         fail(`Unknown attribute '${name}' on '${tag}'`);
       }
     }

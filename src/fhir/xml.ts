@@ -84,6 +84,8 @@ export function scanXml(text: string, maxDepth: number): void {
       }
       if (stack.length >= maxDepth) fail(`Document nested deeper than ${maxDepth} levels`, lt, 'invalid');
       if (m[3] !== '/') stack.push(m[1]!);
+      const attributes = m[2]!;
+      if (attributes.indexOf('=', attributes.indexOf('=') + 1) !== -1) checkUniqueAttributes(attributes, lt);
       pos = START_TAG.lastIndex;
     }
     if (pos > len) break;
@@ -94,6 +96,15 @@ export function scanXml(text: string, maxDepth: number): void {
   BAD_ENTITY.lastIndex = 0;
   for (let m = BAD_ENTITY.exec(text); m; m = BAD_ENTITY.exec(text)) {
     if (!insideRanges(skipped, m.index)) fail('Only the predefined XML entities and character references are allowed', m.index, 'invalid');
+  }
+}
+
+const ATTRIBUTE_NAME = new RegExp(`(${NAME})\\s*=\\s*(?:"[^"]*"|'[^']*')`, 'g');
+function checkUniqueAttributes(attributes: string, offset: number): void {
+  const seen: string[] = [];
+  for (const m of attributes.matchAll(ATTRIBUTE_NAME)) {
+    if (seen.includes(m[1]!)) fail(`Attribute '${m[1]}' appears more than once`, offset);
+    seen.push(m[1]!);
   }
 }
 
