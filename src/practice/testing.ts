@@ -37,10 +37,14 @@ export interface PracticeWorld extends PracticeApp {
 export interface WorldOptions extends Partial<Pick<PracticeAppOptions, 'pinPrompt' | 'claimLeaseMs' | 'now' | 'onOutbox' | 'instanceId'>> {
   /** More tenants besides the seeded practice, e.g. a pharmacy (for $reject). */
   extraTenants?: { name: string; identity: Identity }[];
+  /** Default: one seeded PKI per test process. A persisted one survives restarts (crash test). */
+  pki?: LoadedPki;
+  /** Wraps the practice's fetch to the Fachdienst (network latency in the crash test). */
+  wrapFachdienstFetch?: (f: typeof fetch) => typeof fetch;
 }
 
 export async function createPracticeWorld(database: Database, options: WorldOptions = {}): Promise<PracticeWorld> {
-  const pki = testPki();
+  const pki = options.pki ?? testPki();
   const signer = { key: pki.idp.key, alg: 'BP256R1' as const, kid: IDP_SIG_KID, cert: pki.idp.cert };
   const idp = createIdpApp({ issuer: ISSUER, dev: true, trustAnchors: pki.trustAnchors(), intermediates: pki.trustList(), signer });
   const fachdienst = await buildFachdienst({
@@ -56,7 +60,7 @@ export async function createPracticeWorld(database: Database, options: WorldOpti
   const fdClientFor = (identityId: string) => createFachdienstClient({
     baseUrl: FD_URL,
     tokens: devTokenSource({ idpUrl: ISSUER, identityId, fetch: injectFetch(idp) }),
-    fetch: injectFetch(fachdienst),
+    fetch: (options.wrapFachdienstFetch ?? ((f) => f))(injectFetch(fachdienst)),
   });
   const konnektorClient = createKonnektorClient('http://konnektor.test', { context: { ...CONTEXT, MandantId: TENANT }, fetch: injectFetch(konnektor.app) });
   const built = await createPracticeApp({
