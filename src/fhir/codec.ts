@@ -8,7 +8,15 @@
 //   arrays vs single values, primitive alignment, depth).
 // - toJson: JSON.stringify, with decimals written exactly as they were read (see ./decimal.ts).
 //
-// Every parse problem is a FhirError(400) with the FHIRPath of the element and, where known, the line and column.
+// Every parse problem is a FhirError(400) with the FHIRPath of the element and, where known, the line and column
+// (expression: ['line L, column C', '<FHIRPath>']). Serialising an object that does not fit the definitions is a
+// FhirError(500): such objects come from our own code.
+//
+// Decimals: parsed values are plain JS numbers; their written text ("1.50", "1e2") is kept in a side table
+// (./decimal.ts) and written back by toXml and toJson. parseJson finds number tokens JS would print differently
+// and marks them before JSON.parse, so "1.50" in JSON text survives too.
+// Whitespace: XML readers trim literal whitespace around attribute values (fast-xml-parser does, FHIR recommends
+// it); toXml therefore writes whitespace at the ends of a string as character references, which survive.
 import { Buffer } from 'node:buffer';
 import { FhirError } from './errors.ts';
 import type { Resource } from './types.ts';
