@@ -1,16 +1,19 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { physician, pharmacies, insured, practice, PROFESSION } from '../seed/identities.ts';
+import { physician, pharmacies, insured, practice, payer, PROFESSION } from '../seed/identities.ts';
 import {
-  certificateIdentity, createTestPki, loadOrCreatePki, loadTrustList, parseCertificate, readAdmission, toPem,
+  certificateIdentity, createSeededPki, createTestPki, fingerprint, loadOrCreatePki, loadPki, loadTrustList, parseCertificate,
+  readAdmission, toPem,
 } from './pki.ts';
 
 const YEAR = 365 * 24 * 3600 * 1000;
 const hasOpenssl = spawnSync('openssl', ['version']).status === 0;
+let seeded: ReturnType<typeof createSeededPki> | undefined;
+const seededPki = () => (seeded ??= createSeededPki());
 
 test('root and sub-CAs: brainpool keys, CA flags, ten years, chain to the root', () => {
   const pki = createTestPki();
@@ -127,12 +130,71 @@ test('loadOrCreatePki creates the seeded cards once, persists them and reloads t
   }
 });
 
+test('seeded cards: 20-digit ICCSNs (80 276 <issuer> <serial>), unique, in the subject serialNumber of each card certificate', () => {
+  const pki = seededPki();
+  const cards = Object.values(pki.cards);
+  assert.equal(cards.length, 2 + pharmacies.length + insured.length + 1);
+  for (const card of cards) {
+    assert.match(card.iccsn, /^80276\d{15}$/, `${card.id}: ${card.iccsn}`);
+    assert.equal(card.iccsn.length, 20);
+    for (const kc of [card.aut, card.qes, card.osig, card.enc]) {
+      if (!kc || card.type === 'eGK') continue;
+      assert.match(parseCertificate(kc.cert).x509.subject, new RegExp(`serialNumber=${card.iccsn}`));
+    }
+  }
+  assert.equal(new Set(cards.map((c) => c.iccsn)).size, cards.length, 'ICCSNs are unique');
+});
+
+test('ENC certificates for HBA and SMC-B: keyAgreement, Admission with the Telematik-ID; none for the eGK', () => {
+  const pki = seededPki();
+  for (const identity of [physician, practice, pharmacies[5], payer]) {
+    const card = pki.cards[identity.id];
+    assert.ok(card.enc, `${identity.id} has an ENC certificate`);
+    const c = parseCertificate(card.enc.cert);
+    assert.deepEqual([...(c.keyUsage ?? [])], ['keyAgreement']);
+    assert.equal(readAdmission(card.enc.cert)?.registrationNumber, identity.telematikId);
+    assert.deepEqual(readAdmission(card.enc.cert)?.professionOIDs, [identity.professionOID]);
+    assert.notEqual(fingerprint(card.enc.cert), fingerprint(card.aut.cert));
+    assert.deepEqual(card.enc.chain, [card.type === 'HBA' ? pki.cas.hba.cert : pki.cas.smcb.cert]);
+  }
+  assert.equal(pki.cards[insured[0].id].enc, undefined);
+});
+
+test('a pki.json written before ENC certificates (and with an old 19-digit ICCSN) loads; ENC certificates are added once', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'erx-pki-old-'));
+  try {
+    const original = await loadOrCreatePki(dir);
+    const file = join(dir, 'pki.json');
+    const stored = JSON.parse(await readFile(file, 'utf8'));
+    for (const [id, card] of Object.entries<any>(stored.cards)) {
+      if (card.certs.enc) delete stored.entries[card.certs.enc];
+      delete card.certs.enc;
+      if (id === physician.id) card.iccsn = '8027688311000000001';
+    }
+    await writeFile(file, JSON.stringify(stored));
+
+    const upgraded = await loadPki(dir);
+    assert.equal(upgraded.cards[physician.id].iccsn, '8027688311000000001', 'stored ICCSNs stay as they are');
+    assert.ok(upgraded.cards[physician.id].qes!.cert.equals(original.cards[physician.id].qes!.cert), 'other certificates unchanged');
+    assert.ok(upgraded.root.cert.equals(original.root.cert));
+    const enc = upgraded.cards[pharmacies[0].id].enc;
+    assert.ok(enc, 'ENC certificate added');
+    assert.equal(readAdmission(enc.cert)?.registrationNumber, pharmacies[0].telematikId);
+    assert.ok(!enc.cert.equals(original.cards[pharmacies[0].id].enc!.cert), 'a new one (the old file had none)');
+
+    const again = await loadPki(dir);
+    assert.ok(again.cards[pharmacies[0].id].enc!.cert.equals(enc.cert), 'persisted: the next load has the same ENC certificate');
+    assert.equal(JSON.parse(await readFile(file, 'utf8')).created, stored.created);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
 test('OpenSSL accepts the certificates and shows the Admission extension', { skip: !hasOpenssl && 'openssl missing' }, async () => {
   const pki = createTestPki();
   const hba = pki.issue({ kind: 'hba-qes', name: 'Dr. Test', telematikId: '1-HBA-Test-1' });
   const dir = await mkdtemp(join(tmpdir(), 'erx-pki-ossl-'));
   try {
-    const { writeFile } = await import('node:fs/promises');
     await writeFile(join(dir, 'ca.pem'), pki.trustList().map((c) => toPem(c)).join(''));
     await writeFile(join(dir, 'hba.pem'), toPem(hba.cert));
     const verify = spawnSync('openssl', ['verify', '-CAfile', join(dir, 'ca.pem'), join(dir, 'hba.pem')], { encoding: 'utf8' });

@@ -3,12 +3,13 @@
 // Certificates are built with asn1js and signed with node:crypto (Node's WebCrypto has no brainpool).
 //
 // Subject names follow the gematik profiles closely enough for our services:
-//   HBA (C.HP.QES / C.HP.AUT):  CN=<name>, GN=<given>, SN=<surname>, serialNumber=<ICCSN>, C=DE
-//   SMC-B (C.HCI.AUT / OSIG):   CN=<institution>, O=<institution>, serialNumber=<ICCSN>, C=DE
+//   HBA (C.HP.QES / AUT / ENC):  CN=<name>, GN=<given>, SN=<surname>, serialNumber=<ICCSN>, C=DE
+//   SMC-B (C.HCI.AUT / OSIG / ENC): CN=<institution>, O=<institution>, serialNumber=<ICCSN>, C=DE
 //   eGK (C.CH.AUT):             CN=<name>, GN, SN, OU=<KVNR>, O=<payer>, C=DE   (KVNR in the OU, as gematik does;
 //                               the Admission carries professionOID .49 and no registrationNumber)
 // HBA and SMC-B carry the Admission extension (1.3.36.8.3.3) with professionItems, professionOIDs and
-// registrationNumber = Telematik-ID.
+// registrationNumber = Telematik-ID. The ENC certificates (keyAgreement, as for ECC keys) are what the VZD
+// publishes as `userCertificate` (ti-components.md §2.1).
 import { createHash, createPrivateKey, generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto';
 import { link, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -30,7 +31,8 @@ export interface KeyAndCert {
   chain: Buffer[];
 }
 
-export type CertKind = 'hba-qes' | 'hba-aut' | 'smcb-aut' | 'smcb-osig' | 'egk-aut' | 'fachdienst' | 'idp' | 'ocsp';
+export type CertKind =
+  | 'hba-qes' | 'hba-aut' | 'hba-enc' | 'smcb-aut' | 'smcb-osig' | 'smcb-enc' | 'egk-aut' | 'fachdienst' | 'idp' | 'ocsp';
 
 export interface IssueOptions {
   kind: CertKind;
@@ -80,6 +82,8 @@ export interface Card {
   qes?: KeyAndCert;
   /** SMC-B only: organisation signature. */
   osig?: KeyAndCert;
+  /** HBA and SMC-B: encryption certificate (C.HP.ENC / C.HCI.ENC), published in the VZD. */
+  enc?: KeyAndCert;
 }
 
 export interface LoadedPki extends TestPki {
@@ -334,8 +338,10 @@ function issueEndEntity(pki: Omit<TestPki, 'issue'>, opts: IssueOptions): KeyAnd
   const keyUsage: KeyUsageName[] = {
     'hba-qes': ['nonRepudiation'],
     'hba-aut': ['digitalSignature'],
+    'hba-enc': ['keyAgreement'],
     'smcb-aut': ['digitalSignature'],
     'smcb-osig': ['nonRepudiation'],
+    'smcb-enc': ['keyAgreement'],
     'egk-aut': ['digitalSignature'],
     fachdienst: ['digitalSignature', 'nonRepudiation'],
     idp: ['digitalSignature'],
@@ -377,32 +383,43 @@ export function createTestPki(options: { curve?: Curve; ocspUrl?: string } = {})
 }
 
 function iccsnFor(index: number): string {
-  // 20 digits: 80 (health) 276 (DE) 88311 (test issuer) + 10-digit sequence
+  // ICCSN, 20 digits: 80 (health care) 276 (Germany) 88311 (issuer of the gematik test cards) + 10-digit serial,
+  // as in the test-card Telematik-ID `1-HBA-Testkarte-883110000163974`.
   return `8027688311${String(10_000_000_000 + index).slice(1)}`;
+}
+
+/** Subject and Admission data of an HBA (person) or SMC-B (institution) certificate. */
+function holderOptions(identity: Identity, iccsn: string): Omit<IssueOptions, 'kind'> {
+  const base = { name: identity.name, iccsn, telematikId: identity.telematikId, professionOID: identity.professionOID };
+  return identity.role === 'physician'
+    ? { ...base, givenName: identity.given, surname: identity.family }
+    : { ...base, organization: identity.name };
+}
+
+function issueEnc(pki: TestPki, card: Pick<Card, 'type' | 'identity' | 'iccsn'>): KeyAndCert {
+  return pki.issue({ ...holderOptions(card.identity, card.iccsn), kind: card.type === 'HBA' ? 'hba-enc' : 'smcb-enc' });
 }
 
 function cardFor(pki: TestPki, identity: Identity, index: number): Card | undefined {
   const iccsn = iccsnFor(index);
-  const base = { name: identity.name, iccsn, telematikId: identity.telematikId, professionOID: identity.professionOID };
+  const holder = holderOptions(identity, iccsn);
   switch (identity.role) {
-    case 'physician': {
-      const person = { ...base, givenName: identity.given, surname: identity.family };
+    case 'physician':
       return {
         id: identity.id, type: 'HBA', iccsn, identity,
-        qes: pki.issue({ ...person, kind: 'hba-qes' }),
-        aut: pki.issue({ ...person, kind: 'hba-aut' }),
+        qes: pki.issue({ ...holder, kind: 'hba-qes' }),
+        aut: pki.issue({ ...holder, kind: 'hba-aut' }),
+        enc: issueEnc(pki, { type: 'HBA', identity, iccsn }),
       };
-    }
     case 'practice':
     case 'pharmacy':
-    case 'payer': {
-      const org = { ...base, organization: identity.name };
+    case 'payer':
       return {
         id: identity.id, type: 'SMC-B', iccsn, identity,
-        aut: pki.issue({ ...org, kind: 'smcb-aut' }),
-        osig: pki.issue({ ...org, kind: 'smcb-osig' }),
+        aut: pki.issue({ ...holder, kind: 'smcb-aut' }),
+        osig: pki.issue({ ...holder, kind: 'smcb-osig' }),
+        enc: issueEnc(pki, { type: 'SMC-B', identity, iccsn }),
       };
-    }
     case 'insured':
       return {
         id: identity.id, type: 'eGK', iccsn, identity,
@@ -444,8 +461,11 @@ interface StoredPki {
   ocspUrl?: string;
   created: string;
   entries: Record<string, StoredKeyAndCert>;
-  cards: Record<string, { type: CardType; iccsn: string; certs: Partial<Record<'aut' | 'qes' | 'osig', string>> }>;
+  cards: Record<string, { type: CardType; iccsn: string; certs: Partial<Record<CardSlot, string>> }>;
 }
+
+type CardSlot = 'aut' | 'qes' | 'osig' | 'enc';
+const CARD_SLOTS: CardSlot[] = ['aut', 'qes', 'osig', 'enc'];
 
 function storeEntry(k: KeyAndCert): StoredKeyAndCert {
   return {
@@ -467,8 +487,8 @@ export function serializePki(pki: LoadedPki): StoredPki {
   };
   const cards: StoredPki['cards'] = {};
   for (const card of Object.values(pki.cards)) {
-    const certs: Partial<Record<'aut' | 'qes' | 'osig', string>> = {};
-    for (const slot of ['aut', 'qes', 'osig'] as const) {
+    const certs: Partial<Record<CardSlot, string>> = {};
+    for (const slot of CARD_SLOTS) {
       const kc = card[slot];
       if (!kc) continue;
       const id = `${card.id}/${slot}`;
@@ -498,6 +518,7 @@ export function deserializePki(stored: StoredPki, dir: string): LoadedPki {
       id, type: c.type, iccsn: c.iccsn, identity, aut: e(c.certs.aut),
       ...(c.certs.qes ? { qes: e(c.certs.qes) } : {}),
       ...(c.certs.osig ? { osig: e(c.certs.osig) } : {}),
+      ...(c.certs.enc ? { enc: e(c.certs.enc) } : {}),
     };
   }
   return { ...pki, dir, fachdienst: e('fachdienst'), idp: e('idp'), ocsp: e('ocsp'), cards };
@@ -548,8 +569,25 @@ export async function loadPki(dir: string): Promise<LoadedPki> {
     throw new Error(`${join(dir, PKI_FILE)} is not valid JSON; delete it to create a new test PKI`);
   }
   const pki = deserializePki(stored, dir);
+  if (addMissingEncCertificates(pki)) {
+    // A PKI written before cards had ENC certificates: add them once and keep everything else as it was.
+    const file = join(dir, PKI_FILE);
+    const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+    await writeFile(tmp, JSON.stringify({ ...serializePki(pki), created: stored.created }, null, 1), { mode: 0o600 });
+    await rename(tmp, file);
+  }
   await writeTrustList(dir, pki.trustList()).catch(() => undefined);
   return pki;
+}
+
+function addMissingEncCertificates(pki: LoadedPki): boolean {
+  let added = false;
+  for (const card of Object.values(pki.cards)) {
+    if (card.enc || card.type === 'eGK') continue;
+    card.enc = issueEnc(pki, card);
+    added = true;
+  }
+  return added;
 }
 
 async function writeTrustList(dir: string, certs: Buffer[]): Promise<void> {
