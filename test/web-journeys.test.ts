@@ -1,0 +1,206 @@
+// Browser journeys against the running platform (real Chromium via test/browser.ts): insured list -> detail ->
+// 2D code -> pharmacy accept/close -> insured sees dispense and protocol; representative access; DispReq
+// assignment; a flowtype 169 assignment by KIM. Screenshots go to test-output/screenshots/.
+import { after, before, test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { CHROMIUM_SKIP } from './browser.ts';
+import { checkAccessibility, decodePng, screenshot, startPlatform, type Platform } from './web-platform.ts';
+import { buildZuweisung } from '../src/kim/erezept-messages.ts';
+import { kimAccounts } from '../src/kim/accounts.ts';
+import { sendKimMail } from '../src/kim/service.ts';
+import { insured, pharmacies, practice } from '../src/seed/identities.ts';
+
+let platform: Platform | undefined;
+const LISA = insured[0].id; // representative for her child Jonas
+const JONAS = insured[1].id;
+const [GENDARMENMARKT, FRIEDRICHSTADT] = pharmacies;
+
+before(async () => {
+  platform = await startPlatform();
+  if (!platform) console.log(`# SKIP ${CHROMIUM_SKIP}`);
+});
+after(async () => {
+  await platform?.stop();
+});
+
+function world(t: TestContext): Platform | undefined {
+  if (!platform) t.skip(CHROMIUM_SKIP);
+  return platform;
+}
+
+test('insured list -> detail -> DataMatrix decodes to the token -> pharmacy accepts and closes -> insured sees dispense and protocol', async (t) => {
+  const p = world(t);
+  if (!p) return;
+  const rx = await p.prescribe({ patient: LISA, medication: 'Ibuprofen 400 mg Filmtabletten', pzn: '01016058' });
+
+  // Keyboard sign-in: the identity list and the button are reached and used without a mouse.
+  const context = await p.browser.newContext({ locale: 'de-DE', viewport: { width: 1100, height: 900 } });
+  const insuredPage = await context.newPage();
+  insuredPage.setDefaultTimeout(15_000);
+  await insuredPage.goto(`${p.web}/insured/`);
+  await insuredPage.getByLabel('Identität').selectOption(LISA);
+  await screenshot(insuredPage, 'insured-sign-in');
+  await checkAccessibility(insuredPage, 'insured sign-in');
+  await insuredPage.getByLabel('Identität').focus();
+  await insuredPage.keyboard.press('Tab');
+  await insuredPage.keyboard.press('Enter');
+  const row = insuredPage.locator(`tr[data-task="${rx.id}"]`);
+  await row.getByText('Ibuprofen 400 mg Filmtabletten').waitFor();
+  await assert.doesNotReject(row.getByText('Einlösbar').waitFor());
+  await assert.doesNotReject(row.getByText(/Berger/).waitFor());
+  await screenshot(insuredPage, 'insured-list');
+  await checkAccessibility(insuredPage, 'insured list');
+
+  await row.getByRole('button', { name: /Details zu Ibuprofen/ }).click();
+  const code = insuredPage.getByTestId('datamatrix');
+  await code.waitFor();
+  const token = `Task/${rx.id}/$accept?ac=${rx.accessCode}`;
+  assert.equal(await insuredPage.getByTestId('token-text').textContent(), token);
+  const [decoded] = await decodePng(await code.screenshot());
+  assert.equal(decoded, JSON.stringify({ urls: [token] }), 'the code on screen carries the gematik JSON');
+  await screenshot(insuredPage, 'insured-detail-2d-code');
+  await checkAccessibility(insuredPage, 'insured detail');
+
+  // The pharmacy scans (here: pastes the scanner output) and accepts.
+  const pharmacy = await p.page('pharmacy', GENDARMENMARKT.id);
+  await pharmacy.getByLabel('Inhalt des 2D-Codes oder E-Rezept-Token').fill(decoded);
+  await pharmacy.getByRole('button', { name: 'Code prüfen' }).click();
+  await screenshot(pharmacy, 'pharmacy-scan');
+  await checkAccessibility(pharmacy, 'pharmacy scan');
+  await pharmacy.getByRole('button', { name: `Rezept ${rx.id} annehmen` }).click();
+  const card = pharmacy.locator(`section[data-task="${rx.id}"]`);
+  await card.getByText('Qualifizierte Signatur geprüft').waitFor();
+  await card.getByText(/Lisa Müller \(KVNR X110614233\)/).waitFor();
+  await card.getByText(/Ibuprofen 400 mg Filmtabletten \(PZN 01016058\)/).waitFor();
+  await screenshot(pharmacy, 'pharmacy-accepted');
+  await checkAccessibility(pharmacy, 'pharmacy accepted');
+  await card.getByRole('button', { name: 'Abgabeinformationen speichern' }).click();
+  await card.getByText('Abgabeinformationen gespeichert').waitFor();
+  await card.getByRole('button', { name: 'Abgabe abschließen' }).click();
+  await card.getByText(/Abgabe abgeschlossen\. Quittung .*vom Fachdienst signiert/).waitFor();
+  await screenshot(pharmacy, 'pharmacy-receipt');
+
+  // A second scan of the same code: the Fachdienst refuses and the pharmacy sees why.
+  await pharmacy.getByRole('button', { name: 'Code prüfen' }).click();
+  await pharmacy.getByRole('button', { name: `Rezept ${rx.id} annehmen` }).click();
+  await pharmacy.getByRole('alert').filter({ hasText: rx.id }).waitFor();
+
+  // Back to the insured: dispense information and access protocol.
+  await insuredPage.reload();
+  await insuredPage.getByRole('button', { name: /Details zu Ibuprofen/ }).click();
+  await insuredPage.getByTestId('dispense').getByText(/Ibuprofen 400 mg Filmtabletten.*abgegeben am/).waitFor();
+  assert.equal(await insuredPage.getByTestId('datamatrix').count(), 0, 'no code for a redeemed prescription');
+  await screenshot(insuredPage, 'insured-dispense');
+  await insuredPage.getByRole('button', { name: 'Zugriffsprotokoll' }).click();
+  const events = insuredPage.getByTestId('audit-event');
+  await events.first().waitFor();
+  const texts = await events.allTextContents();
+  assert.ok(texts.some((x) => x.includes(GENDARMENMARKT.name) && x.includes(rx.id)), `protocol names the pharmacy: ${texts.join(' | ')}`);
+  await screenshot(insuredPage, 'insured-protocol');
+  await checkAccessibility(insuredPage, 'insured protocol');
+  await context.close();
+  await pharmacy.context().close();
+});
+
+test('representative access with AccessCode; a wrong code is refused', async (t) => {
+  const p = world(t);
+  if (!p) return;
+  const rx = await p.prescribe({ patient: JONAS, medication: 'Paracetamol 250 mg Zäpfchen', pzn: '03024575' });
+  const page = await p.page('insured', LISA);
+  await page.getByRole('button', { name: 'Vertreterzugriff' }).click();
+  await page.getByLabel('Rezept-ID').fill(rx.id);
+  await page.getByLabel('AccessCode').fill('0'.repeat(64));
+  await page.getByRole('button', { name: 'Rezept abrufen' }).click();
+  await page.getByRole('alert').waitFor();
+  await page.getByLabel('AccessCode').fill(rx.accessCode);
+  await page.getByRole('button', { name: 'Rezept abrufen' }).click();
+  const region = page.getByRole('region', { name: 'Rezept des Vertretenen' });
+  await region.getByText('Paracetamol 250 mg Zäpfchen').first().waitFor();
+  await region.getByText('Jonas Müller').waitFor();
+  await screenshot(page, 'insured-representative');
+  await checkAccessibility(page, 'insured representative');
+  // A malicious "token" never reaches the Fachdienst.
+  await page.getByLabel('Oder: E-Rezept-Token bzw. Inhalt des 2D-Codes').fill(`{"urls":["https://evil.example/Task/${rx.id}/$accept?ac=${rx.accessCode}"]}`);
+  await page.getByRole('button', { name: 'Rezept abrufen' }).click();
+  await page.getByRole('alert').getByText(/Kein E-Rezept-Token/).waitFor();
+  await page.context().close();
+});
+
+test('insured searches a pharmacy by postal code and assigns by DispReq; the pharmacy accepts it in one click', async (t) => {
+  const p = world(t);
+  if (!p) return;
+  const rx = await p.prescribe({ patient: LISA, medication: 'Amoxicillin 1000 mg Filmtabletten', pzn: '04466215' });
+  const page = await p.page('insured', LISA);
+  await page.locator(`tr[data-task="${rx.id}"]`).getByRole('button').click();
+  await page.getByLabel('Postleitzahl').fill('10117');
+  await page.getByRole('button', { name: 'Apotheke suchen' }).click();
+  const hits = page.getByRole('list', { name: 'Gefundene Apotheken' });
+  await hits.getByText(FRIEDRICHSTADT.name).waitFor();
+  assert.ok((await hits.getByRole('listitem').count()) >= 4, 'several pharmacies in 10117');
+  await page.getByLabel('Wie möchten Sie das Medikament erhalten?').selectOption('delivery');
+  await screenshot(page, 'insured-pharmacy-search');
+  await checkAccessibility(page, 'insured pharmacy search');
+  await page.getByRole('button', { name: `Rezept an ${FRIEDRICHSTADT.name} senden` }).click();
+  await page.getByText(`Das Rezept wurde an ${FRIEDRICHSTADT.name} gesendet.`).waitFor();
+
+  const pharmacy = await p.page('pharmacy', FRIEDRICHSTADT.id);
+  await pharmacy.getByRole('button', { name: 'Zuweisungen von Versicherten' }).click();
+  await pharmacy.getByText(/Lisa Müller.*Botendienst/).waitFor();
+  await screenshot(pharmacy, 'pharmacy-dispreq');
+  await checkAccessibility(pharmacy, 'pharmacy DispReq');
+  await pharmacy.getByRole('button', { name: `Rezept ${rx.id} von Lisa Müller annehmen` }).click();
+  await pharmacy.locator(`section[data-task="${rx.id}"]`).getByText('Qualifizierte Signatur geprüft').waitFor();
+
+  await page.reload();
+  await page.locator(`tr[data-task="${rx.id}"]`).getByText('In Abgabe (Apotheke)').waitFor();
+  await page.context().close();
+  await pharmacy.context().close();
+});
+
+test('flowtype 169: no 2D code and no assignment for the insured; the KIM assignment arrives in the pharmacy inbox and is accepted', async (t) => {
+  const p = world(t);
+  if (!p) return;
+  const rx = await p.prescribe({ patient: LISA, flowType: '169', medication: 'Methotrexat 7,5 mg Tabletten', pzn: '00571748' });
+  const accounts = kimAccounts({ smtpPort: p.config.ports.kim_smtp, pop3Port: p.config.ports.kim_pop3 });
+  const from = accounts.find((a) => a.identityId === practice.id)!;
+  const to = accounts.find((a) => a.identityId === GENDARMENMARKT.id)!;
+  const mail = await buildZuweisung({ from: from.address, to: to.address, taskId: rx.id, accessCode: rx.accessCode, text: 'Bitte Methotrexat für Frau Müller bereitstellen.' });
+  await sendKimMail({ port: p.config.ports.kim_smtp, user: from.smtpUser, password: from.password }, { from: from.address, to: to.address, raw: mail.raw });
+
+  const page = await p.page('insured', LISA);
+  await page.locator(`tr[data-task="${rx.id}"]`).getByRole('button').click();
+  await page.getByText(/direkt einer Apotheke zugewiesen/).first().waitFor();
+  assert.equal(await page.getByTestId('datamatrix').count(), 0);
+  assert.equal(await page.getByRole('button', { name: 'Apotheke suchen' }).count(), 0);
+  assert.equal(await page.getByRole('button', { name: 'Rezept löschen' }).count(), 0, 'no delete before it is redeemed');
+  await screenshot(page, 'insured-169');
+
+  const pharmacy = await p.page('pharmacy', GENDARMENMARKT.id);
+  await pharmacy.getByRole('button', { name: 'KIM-Posteingang' }).click();
+  await pharmacy.getByText('Bitte Methotrexat für Frau Müller bereitstellen.').waitFor();
+  await screenshot(pharmacy, 'pharmacy-kim-inbox');
+  await checkAccessibility(pharmacy, 'pharmacy KIM inbox');
+  await pharmacy.getByRole('button', { name: `Zugewiesenes Rezept ${rx.id} annehmen` }).click();
+  const card = pharmacy.locator(`section[data-task="${rx.id}"]`);
+  await card.getByText(/Methotrexat 7,5 mg Tabletten/).first().waitFor();
+  await card.getByRole('button', { name: 'Rezept zurückgeben' }).click();
+  await card.getByText('Das Rezept wurde zurückgegeben').waitFor();
+  await page.context().close();
+  await pharmacy.context().close();
+});
+
+test('insured deletes a redeemable prescription after confirming', async (t) => {
+  const p = world(t);
+  if (!p) return;
+  const rx = await p.prescribe({ patient: LISA, medication: 'Cetirizin 10 mg Filmtabletten', pzn: '02133389' });
+  const page = await p.page('insured', LISA);
+  await page.locator(`tr[data-task="${rx.id}"]`).getByRole('button').click();
+  await page.getByRole('button', { name: 'Rezept löschen' }).click();
+  await page.getByRole('button', { name: 'Ja, endgültig löschen' }).click();
+  await page.getByText('Das Rezept wurde gelöscht.').waitFor();
+  await page.getByRole('button', { name: 'Zurück zur Übersicht' }).click();
+  await page.getByRole('heading', { name: 'Meine E-Rezepte' }).waitFor();
+  await page.locator('tbody tr').first().waitFor();
+  assert.equal(await page.locator(`tr[data-task="${rx.id}"]`).count(), 0);
+  await page.context().close();
+});
