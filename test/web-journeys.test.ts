@@ -56,15 +56,17 @@ test('insured list -> detail -> DataMatrix decodes to the token -> pharmacy acce
   await code.waitFor();
   const token = `Task/${rx.id}/$accept?ac=${rx.accessCode}`;
   assert.equal(await insuredPage.getByTestId('token-text').textContent(), token);
-  const [decoded] = await decodePng(await code.screenshot());
+  const codePng = await code.screenshot();
+  const [decoded] = await decodePng(codePng);
   assert.equal(decoded, JSON.stringify({ urls: [token] }), 'the code on screen carries the gematik JSON');
   await screenshot(insuredPage, 'insured-detail-2d-code');
   await checkAccessibility(insuredPage, 'insured detail');
 
-  // The pharmacy scans (here: pastes the scanner output) and accepts.
+  // The pharmacy scans: a photo of the code, decoded in the browser by zxing-wasm (served locally, CSP-compliant).
   const pharmacy = await p.page('pharmacy', GENDARMENMARKT.id);
-  await pharmacy.getByLabel('Inhalt des 2D-Codes oder E-Rezept-Token').fill(decoded);
-  await pharmacy.getByRole('button', { name: 'Code prüfen' }).click();
+  await pharmacy.getByLabel('Bild eines 2D-Codes hochladen').setInputFiles({ name: 'code.png', mimeType: 'image/png', buffer: codePng });
+  await pharmacy.getByRole('list', { name: 'Erkannte Rezepte' }).waitFor();
+  assert.equal(await pharmacy.getByLabel('Inhalt des 2D-Codes oder E-Rezept-Token').inputValue(), decoded);
   await screenshot(pharmacy, 'pharmacy-scan');
   await checkAccessibility(pharmacy, 'pharmacy scan');
   await pharmacy.getByRole('button', { name: `Rezept ${rx.id} annehmen` }).click();
@@ -151,8 +153,25 @@ test('insured searches a pharmacy by postal code and assigns by DispReq; the pha
   await pharmacy.getByRole('button', { name: `Rezept ${rx.id} von Lisa Müller annehmen` }).click();
   await pharmacy.locator(`section[data-task="${rx.id}"]`).getByText('Qualifizierte Signatur geprüft').waitFor();
 
+  // The pharmacy answers (Communication Reply, sent by its system through the Fachdienst API).
+  const reply = await fetch(`${p.fachdienst}/Communication`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${await p.token(FRIEDRICHSTADT.id)}`, 'content-type': 'application/fhir+json', accept: 'application/fhir+json' },
+    body: JSON.stringify({
+      resourceType: 'Communication', status: 'unknown',
+      meta: { profile: ['https://gematik.de/fhir/erp/StructureDefinition/GEM_ERP_PR_Communication_Reply|1.5'] },
+      basedOn: [{ reference: `Task/${rx.id}` }],
+      recipient: [{ identifier: { system: 'http://fhir.de/sid/gkv/kvid-10', value: insured[0].kvnr } }],
+      payload: [{ contentString: JSON.stringify({ version: 1, supplyOptionsType: 'delivery', info_text: 'Unser Bote kommt heute ab 16 Uhr.' }) }],
+    }),
+  });
+  assert.equal(reply.status, 201, await reply.clone().text());
   await page.reload();
   await page.locator(`tr[data-task="${rx.id}"]`).getByText('In Abgabe (Apotheke)').waitFor();
+  await page.locator(`tr[data-task="${rx.id}"]`).getByRole('button').click();
+  await page.getByText(/Unser Bote kommt heute ab 16 Uhr\./).waitFor();
+  await page.getByText(new RegExp(`Zugewiesen an Apotheke ${FRIEDRICHSTADT.telematikId!.replace(/\./g, '\\.')}`)).waitFor();
+  await screenshot(page, 'insured-messages');
   await page.context().close();
   await pharmacy.context().close();
 });
