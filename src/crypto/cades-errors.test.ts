@@ -1,9 +1,10 @@
 // The bad-input list of verifyCades: every case is a CadesError naming its rule, never a crash.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, sign } from 'node:crypto';
 import { CadesError, signCades, verifyCades, type CadesRule } from './cades.ts';
 import { createOcspChecker, createHttpOcspChecker, RevocationRegistry } from './ocsp.ts';
+import { children, readRoot } from './der.ts';
 import { createTestPki, parseCertificate } from './pki.ts';
 import { TrustStore } from './trust.ts';
 import { PROFESSION } from '../seed/identities.ts';
@@ -102,4 +103,27 @@ test('wrong trust anchor -> untrusted-chain', async () => {
   // A look-alike CA with the same name but another key does not help either.
   const forged = foreign.issue({ kind: 'hba-qes', name: 'Dr. med. Hanna Berger', telematikId: '1-1017838382202' });
   await rejects(signCades(content, forged), 'untrusted-chain');
+});
+
+test('cmsAlgorithmProtection naming another algorithm than the SignerInfo (a validly signed one) -> bad-signature', async () => {
+  const der = signCades(content, hba, { algorithmProtection: true });
+  // [1] IMPLICIT ecdsa-with-SHA256 inside the attribute -> ecdsa-with-SHA384 (same length), then sign the attributes anew.
+  const protectedSha256 = Buffer.from('a10a06082a8648ce3d040302', 'hex');
+  const at = der.indexOf(protectedSha256);
+  assert.ok(at > 0);
+  const si = children(children(children(children(children(readRoot(der))[1])[0])[4])[0]);
+  const [attrsT, sigT] = [si[3], si[5]];
+  const oldLength = sigT.end - sigT.valueStart;
+  for (;;) {
+    const forged = Buffer.from(der);
+    forged[at + protectedSha256.length - 1] = 0x03;
+    const setForm = Buffer.concat([Buffer.from([0x31]), forged.subarray(attrsT.start + 1, attrsT.end)]);
+    const signature = sign('sha256', setForm, hba.key);
+    if (signature.length !== oldLength) continue; // DER ECDSA values vary by a byte or two; keep the layout
+    signature.copy(forged, sigT.valueStart);
+    const err = await rejects(forged, 'bad-signature');
+    assert.match(err.message, /cmsAlgorithmProtection/);
+    break;
+  }
+  assert.ok((await verifyCades(der, { trust })).content.equals(content), 'the unforged one verifies');
 });

@@ -44,6 +44,16 @@ for (const curve of ['brainpoolP256r1', 'P-256'] as const) {
     await writeFile(join(dir, 'root.pem'), toPem(pki.root.cert));
     const r2 = openssl(['cms', '-verify', '-inform', 'DER', '-in', join(dir, 'sig.der'), '-CAfile', join(dir, 'root.pem'), '-binary', '-purpose', 'any', '-out', join(dir, 'out2')]);
     assert.equal(r2.status, 0, r2.stderr);
+
+    // With the Konnektor's extra signed attributes (mimeType, contentHint, cmsAlgorithmProtection).
+    await writeFile(join(dir, 'konnektor.der'), signCades(content, hba, { mimeType: 'text/plain; charset=utf-8', contentHint: 'E-Rezept', algorithmProtection: true }));
+    const r3 = openssl(['cms', '-verify', '-inform', 'DER', '-in', join(dir, 'konnektor.der'), '-CAfile', join(dir, 'ca.pem'), '-binary', '-purpose', 'any', '-out', join(dir, 'out3')]);
+    assert.equal(r3.status, 0, r3.stderr);
+    assert.ok((await readFile(join(dir, 'out3'))).equals(content));
+    const printed = spawnSync('openssl', ['cms', '-cmsout', '-print', '-inform', 'DER', '-in', join(dir, 'konnektor.der')], { encoding: 'utf8' }).stdout;
+    assert.match(printed, /id-smime-aa-contentHint/);
+    assert.match(printed, /0\.4\.0\.1733\.2\.1/);
+    assert.match(printed, /1\.2\.840\.113549\.1\.9\.52|CMS Algorithm Protection/i);
   }));
 }
 

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { children, octets, oid, readRoot } from './der.ts';
+import { children, octets, oid, readRoot, string } from './der.ts';
 import { extractCadesContent, signCades, verifyCades } from './cades.ts';
 import { createTestPki, parseCertificate } from './pki.ts';
 import { TrustStore } from './trust.ts';
@@ -69,4 +69,33 @@ test('trust anchors passed as arrays work, and the intermediates may come from o
   await assert.rejects(verifyCades(withoutChain, { trustAnchors: pki.trustAnchors() }), { rule: 'untrusted-chain' });
   const result = await verifyCades(withoutChain, { trustAnchors: pki.trustAnchors(), intermediates: [pki.cas.hba.cert] });
   assert.ok(result.content.equals(bundle));
+});
+
+test('Konnektor attributes (§3.2): ETSI mimeType, contentHint with the ShortText, cmsAlgorithmProtection; verified and returned', async () => {
+  const pki = createTestPki();
+  const hba = pki.issue({ kind: 'hba-qes', name: 'Dr. X', telematikId: '1-1' });
+  const der = signCades(bundle, hba, { mimeType: 'text/plain; charset=utf-8', contentHint: 'E-Rezept für Müller', algorithmProtection: true });
+  const si = children(children(children(children(children(readRoot(der))[1])[0])[4])[0]);
+  const attrs = new Map(children(si[3]).map((a) => [oid(children(a)[0]), children(children(a)[1])[0]]));
+  assert.deepEqual([...attrs.keys()].sort(), [
+    '0.4.0.1733.2.1', '1.2.840.113549.1.9.16.2.4', '1.2.840.113549.1.9.16.2.47', '1.2.840.113549.1.9.3', '1.2.840.113549.1.9.4',
+    '1.2.840.113549.1.9.5', '1.2.840.113549.1.9.52',
+  ]);
+  assert.equal(string(attrs.get('0.4.0.1733.2.1')!), 'text/plain; charset=utf-8');
+  const [description, hintType] = children(attrs.get('1.2.840.113549.1.9.16.2.4')!);
+  assert.deepEqual([string(description), oid(hintType)], ['E-Rezept für Müller', '1.2.840.113549.1.7.1']);
+  const [digestAlg, sigAlg] = children(attrs.get('1.2.840.113549.1.9.52')!);
+  assert.ok(digestAlg.buf.subarray(digestAlg.start, digestAlg.end).equals(si[2].buf.subarray(si[2].start, si[2].end)), 'digestAlgorithm as in the SignerInfo');
+  assert.equal(sigAlg.buf[sigAlg.start], 0xa1, 'signatureAlgorithm is [1] IMPLICIT');
+  assert.equal(oid(children(sigAlg)[0]), '1.2.840.10045.4.3.2');
+
+  const result = await verifyCades(der, { trustAnchors: pki.trustAnchors() });
+  assert.ok(result.content.equals(bundle));
+  assert.equal(result.mimeType, 'text/plain; charset=utf-8');
+  assert.equal(result.contentHint, 'E-Rezept für Müller');
+  const plain = await verifyCades(signCades(bundle, hba), { trustAnchors: pki.trustAnchors() });
+  assert.equal(plain.mimeType, undefined);
+  assert.equal(plain.contentHint, undefined);
+  assert.throws(() => signCades(bundle, hba, { contentHint: '' }), /contentHint must not be empty/);
+  assert.throws(() => signCades(bundle, hba, { mimeType: '' }), /mimeType must not be empty/);
 });

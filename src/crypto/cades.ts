@@ -7,7 +7,8 @@ import {
   describe, HASH_BY_OID, OID, parseCertificate, sha256, type CertificateIdentity, type ParsedCertificate,
 } from './certificate.ts';
 import {
-  children, content, DerError, enc, integerHex, isContext, isUniversal, octets, oid, raw, readRoot, TAG, time, type Tlv,
+  children, content, DerError, enc, integerHex, isContext, isUniversal, octets, oid, raw, readRoot, string, TAG, time, tlv,
+  type Tlv,
 } from './der.ts';
 import { OcspUnavailableError, type OcspChecker, type OcspResult } from './ocsp.ts';
 import type { KeyAndCert } from './pki.ts';
@@ -22,6 +23,9 @@ const CMS = {
   signingTime: '1.2.840.113549.1.9.5',
   signingCertificate: '1.2.840.113549.1.9.16.2.12',
   signingCertificateV2: '1.2.840.113549.1.9.16.2.47',
+  contentHint: '1.2.840.113549.1.9.16.2.4',
+  algorithmProtection: '1.2.840.113549.1.9.52',
+  etsiMimeType: '0.4.0.1733.2.1',
   ocspRevocationInfo: '1.3.6.1.5.5.7.16.2',
 } as const;
 
@@ -63,10 +67,21 @@ export interface SignCadesOptions {
   detached?: false;
   /** DER OCSPResponse for the signer certificate, embedded as RevocationInfoChoice (IncludeRevocationInfo). */
   ocspResponse?: Buffer;
+  // The Konnektor's QES for the E-Rezept also carries these signed attributes (ti-components.md §3.2):
+  /** ETSI mimeType attribute (0.4.0.1733.2.1) of the signed document, e.g. `text/plain; charset=utf-8`. */
+  mimeType?: string;
+  /** id-aa-contentHint (RFC 2634) description: the Konnektor's ShortText. Not empty. */
+  contentHint?: string;
+  /** cmsAlgorithmProtection (RFC 6211): binds the digest and signature algorithm into the signed attributes. */
+  algorithmProtection?: boolean;
 }
 
 const ALG_SHA256 = enc.seq(enc.oid(OID.sha256), enc.null());
 const ALG_ECDSA_SHA256 = enc.seq(enc.oid(OID.ecdsaWithSha256));
+// CMSAlgorithmProtection ::= SEQUENCE { digestAlgorithm, signatureAlgorithm [1] IMPLICIT AlgorithmIdentifier }
+const ALGORITHM_PROTECTION = enc.seq(ALG_SHA256, Buffer.concat([Buffer.from([0xa1]), ALG_ECDSA_SHA256.subarray(1)]));
+
+const utf8String = (value: string) => tlv(0x0c, Buffer.from(value, 'utf8'));
 
 function attribute(type: string, value: Buffer): Buffer {
   return enc.seq(enc.oid(type), enc.setOf(value));
@@ -89,6 +104,16 @@ export function signCades(contentBytes: Buffer, signer: KeyAndCert, options: Sig
     attribute(CMS.messageDigest, enc.octetString(sha256(contentBytes))),
     attribute(CMS.signingCertificateV2, enc.seq(enc.seq(essCertIdV2))),
   ];
+  if (options.mimeType !== undefined) {
+    if (options.mimeType === '') throw new Error('signCades: mimeType must not be empty');
+    attrs.push(attribute(CMS.etsiMimeType, utf8String(options.mimeType)));
+  }
+  if (options.contentHint !== undefined) {
+    if (options.contentHint === '') throw new Error('signCades: contentHint must not be empty');
+    // ContentHints ::= SEQUENCE { contentDescription UTF8String OPTIONAL, contentType }
+    attrs.push(attribute(CMS.contentHint, enc.seq(utf8String(options.contentHint), enc.oid(CMS.data))));
+  }
+  if (options.algorithmProtection) attrs.push(attribute(CMS.algorithmProtection, ALGORITHM_PROTECTION));
   const signedAttrsSet = enc.setOf(...attrs);
   const signature = sign('sha256', signedAttrsSet, signer.key);
   const signedAttrs = Buffer.concat([Buffer.from([0xa0]), signedAttrsSet.subarray(1)]); // [0] IMPLICIT SET
@@ -123,6 +148,7 @@ interface ParsedCades {
   certificates: ParsedCertificate[];
   digestOid: string;
   signedAttrsForSignature: Buffer;
+  digestAlgorithm: Tlv;
   signatureAlgorithm: Tlv;
   signature: Buffer;
   sid: { issuer: Buffer; serial: string } | { keyId: Buffer };
@@ -130,6 +156,9 @@ interface ParsedCades {
   messageDigest?: Buffer;
   signingTime?: Date;
   essCertHash?: { hash: string; value: Buffer };
+  mimeType?: string;
+  contentHint?: string;
+  algorithmProtection?: { digestAlgorithm: Tlv; signatureAlgorithm?: Tlv };
   embeddedOcsp: Buffer[];
 }
 
@@ -170,14 +199,15 @@ function parseCades(der: Buffer): ParsedCades {
       const [issuerT, serialT] = children(sidT);
       return { issuer: raw(issuerT), serial: integerHex(serialT) };
     })();
-  const digestOid = oid(children(si[2])[0]);
+  const digestAlgorithm = si[2];
+  const digestOid = oid(children(digestAlgorithm)[0]);
   const signedAttrsT = si[3];
   if (!signedAttrsT || !isContext(signedAttrsT, 0)) throw new DerError('no signed attributes');
   const signatureAlgorithm = si[4];
   const signature = octets(si[5]);
 
   const parsed: ParsedCades = {
-    content: contentBytes, certificates, digestOid, signatureAlgorithm, signature, sid, embeddedOcsp,
+    content: contentBytes, certificates, digestOid, digestAlgorithm, signatureAlgorithm, signature, sid, embeddedOcsp,
     // The signature covers the DER of the attributes with the SET tag instead of [0] IMPLICIT.
     signedAttrsForSignature: Buffer.concat([Buffer.from([0x31]), der.subarray(signedAttrsT.start + 1, signedAttrsT.end)]),
   };
@@ -199,6 +229,18 @@ function parseCades(der: Buffer): ParsedCades {
       case CMS.signingCertificate: {
         const [essCertId] = children(children(value)[0]);
         parsed.essCertHash = { hash: 'sha1', value: octets(children(essCertId)[0]) };
+        break;
+      }
+      case CMS.etsiMimeType: parsed.mimeType = string(value); break;
+      case CMS.contentHint: {
+        const [description] = children(value);
+        if (description && !isUniversal(description, TAG.OID)) parsed.contentHint = string(description);
+        break;
+      }
+      case CMS.algorithmProtection: {
+        const [digestAlgorithm, ...rest] = children(value);
+        if (!digestAlgorithm || !isUniversal(digestAlgorithm, TAG.SEQUENCE)) throw new DerError('cmsAlgorithmProtection without digestAlgorithm');
+        parsed.algorithmProtection = { digestAlgorithm, signatureAlgorithm: rest.find((t) => isContext(t, 1)) };
         break;
       }
     }
@@ -241,6 +283,10 @@ export interface VerifiedCades {
   signingTime?: Date;
   /** The messageDigest over which the signature was made (the receipt's GEM_ERP_PR_Digest). */
   messageDigest: Buffer;
+  /** ETSI mimeType signed attribute, if present. */
+  mimeType?: string;
+  /** id-aa-contentHint description (the Konnektor's ShortText), if present. */
+  contentHint?: string;
   ocsp?: OcspResult;
 }
 
@@ -289,6 +335,7 @@ export async function verifyCades(der: Buffer, options: VerifyCadesOptions): Pro
     throw new CadesError('malformed', (err as Error).message, { cause: err });
   }
   if (!ok) throw new CadesError('bad-signature', `signature of ${describe(signer)} does not verify`);
+  if (cms.algorithmProtection) checkAlgorithmProtection(cms, cms.algorithmProtection);
   if (cms.essCertHash) {
     const actual = createHash(cms.essCertHash.hash).update(signer.der).digest();
     if (!actual.equals(cms.essCertHash.value)) throw new CadesError('bad-signature', 'signingCertificate attribute does not match the signer certificate');
@@ -333,6 +380,27 @@ export async function verifyCades(der: Buffer, options: VerifyCadesOptions): Pro
     identity,
     signingTime: cms.signingTime,
     messageDigest: cms.messageDigest,
+    ...(cms.mimeType !== undefined ? { mimeType: cms.mimeType } : {}),
+    ...(cms.contentHint !== undefined ? { contentHint: cms.contentHint } : {}),
     ocsp,
   };
+}
+
+/** An AlgorithmIdentifier's OID and parameters, with absent and NULL parameters treated alike. */
+function algorithmKey(t: Tlv): string {
+  const [algOid, params] = children(t);
+  const p = params && !isUniversal(params, TAG.NULL) ? raw(params).toString('hex') : '';
+  return `${oid(algOid)}:${p}`;
+}
+
+/** RFC 6211: the protected algorithms must be the ones the SignerInfo names (else: algorithm substitution). */
+function checkAlgorithmProtection(cms: ParsedCades, protection: NonNullable<ParsedCades['algorithmProtection']>): void {
+  let same: boolean;
+  try {
+    same = algorithmKey(protection.digestAlgorithm) === algorithmKey(cms.digestAlgorithm)
+      && (!protection.signatureAlgorithm || algorithmKey(protection.signatureAlgorithm) === algorithmKey(cms.signatureAlgorithm));
+  } catch (err) {
+    throw new CadesError('malformed', `cmsAlgorithmProtection: ${(err as Error).message}`, { cause: err });
+  }
+  if (!same) throw new CadesError('bad-signature', 'cmsAlgorithmProtection does not match the algorithms of the SignerInfo');
 }

@@ -47,8 +47,25 @@ test('SignDocument returns a CAdES-BES enveloping CMS that verifyCades accepts, 
   assert.ok(hasOid(cms, '06092a864886f70d010905'), 'signingTime attribute');
   assert.ok(hasOid(cms, '06092a864886f70d010904'), 'messageDigest attribute');
   assert.ok(hasOid(cms, '060b2a864886f70d010910022f'), 'ESS signingCertificateV2 attribute');
+  assert.ok(hasOid(cms, '06092a864886f70d010934'), 'cmsAlgorithmProtection attribute');
+  assert.equal(verified.mimeType, 'text/plain; charset=utf-8', 'ETSI mimeType = Document.MimeType');
+  assert.equal(verified.contentHint, 'E-Rezept 0', 'contentHint = Document.ShortText');
   // QES key, not AUT: the signer is the HBA's C.HP.QES certificate
   assert.ok(verified.signer.equals(k.cards.getCard(k.hba)!.qes!.cert));
+});
+
+test('without MimeType and ShortText the CMS has no mimeType/contentHint, but still cmsAlgorithmProtection', async () => {
+  const { status, body } = await post(k.app, '/SignatureService/SignDocument', {
+    Context: CONTEXT, CardHandle: k.hba, JobNumber: await jobNumber(),
+    SignRequests: [{ RequestID: 'bare', Document: { Base64Data: Buffer.from(bundle(7)).toString('base64') }, IncludeRevocationInfo: false }],
+  });
+  assert.equal(status, 200, JSON.stringify(body));
+  const cms = Buffer.from(body.SignResponses[0].SignatureObject.Base64Signature.Value, 'base64');
+  const verified = await verifyCades(cms, { trustAnchors: k.pki.trustAnchors() });
+  assert.equal(verified.content.toString(), bundle(7));
+  assert.equal(verified.mimeType, undefined);
+  assert.equal(verified.contentHint, undefined);
+  assert.ok(hasOid(cms, '06092a864886f70d010934'), 'cmsAlgorithmProtection attribute');
 });
 
 test('Stapelsignatur: 250 documents in one call with one PIN entry, answers in request order', async () => {
@@ -116,6 +133,8 @@ test('bad requests get clear errors', async () => {
     [{ ...base, SignRequests: [...requests(1), ...requests(1)] }, 400, 'INVALID_REQUEST', /doppelt/],
     [{ ...base, SignRequests: [{ ...requests(1)[0], IncludeEContent: false }] }, 400, 'INVALID_REQUEST', /detached/],
     [{ ...base, SignRequests: [{ ...requests(1)[0], Document: { Base64Data: 'AAAA', ShortText: 'x'.repeat(31) } }] }, 400, 'INVALID_REQUEST', /30 Zeichen/],
+    [{ ...base, SignRequests: [{ ...requests(1)[0], Document: { Base64Data: 'AAAA', MimeType: 'text' } }] }, 400, 'INVALID_REQUEST', /MimeType/],
+    [{ ...base, SignRequests: [{ ...requests(1)[0], Document: { Base64Data: 'AAAA', MimeType: 42 } }] }, 400, 'INVALID_REQUEST', /MimeType/],
   ];
   for (const [payload, status, error, message] of cases) {
     const res = await post(k.app, '/SignatureService/SignDocument', payload);

@@ -85,6 +85,8 @@ export function checkContext(value: unknown, options: { userIdRequired?: boolean
 }
 
 const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
+/** type/subtype with optional parameters, printable ASCII, at most 255 characters. */
+const MIME_TYPE = /^(?=.{3,255}$)[\w.+-]+\/[\w.+-]+(\s*;\s*[\w.+-]+=("[ -~]*"|[\w.+-]+))*$/;
 
 function checkSignRequests(value: unknown): SignRequest[] {
   if (!Array.isArray(value) || value.length === 0) throw bad('SignRequests: mindestens ein Dokument erforderlich');
@@ -103,6 +105,10 @@ function checkSignRequests(value: unknown): SignRequest[] {
     if (typeof data !== 'string' || data.length === 0 || !BASE64.test(data) || data.length % 4 !== 0) throw bad(`${where}.Document.Base64Data fehlt oder ist kein Base64`);
     if (req.Document?.ShortText !== undefined && (typeof req.Document.ShortText !== 'string' || req.Document.ShortText.length > 30)) {
       throw bad(`${where}.Document.ShortText: höchstens 30 Zeichen`);
+    }
+    const mimeType = req.Document?.MimeType;
+    if (mimeType !== undefined && (typeof mimeType !== 'string' || !MIME_TYPE.test(mimeType))) {
+      throw bad(`${where}.Document.MimeType ist kein gültiger MIME-Typ (z. B. "text/plain; charset=utf-8")`);
     }
     if (req.SignatureType !== undefined && req.SignatureType !== CMS_SIGNATURE_TYPE && req.SignatureType !== ECDSA_SIGNATURE_TYPE) {
       throw bad(`${where}.SignatureType ${String(req.SignatureType)} wird nicht unterstützt (nur ${CMS_SIGNATURE_TYPE})`);
@@ -194,8 +200,12 @@ export function createSignatureService(options: SignatureServiceOptions) {
           const signingTime = now();
           const ocspResponse = requests.some((r) => r.IncludeRevocationInfo) ? revocationInfo(signer) : undefined;
           const responses = requests.map((r): SignResponse => {
+            // Signed attributes as a real Konnektor writes them for the E-Rezept QES (ti-components.md §3.2).
             const cms = signCades(Buffer.from(r.Document.Base64Data, 'base64'), signer, {
               signingTime,
+              algorithmProtection: true,
+              ...(r.Document.MimeType ? { mimeType: r.Document.MimeType } : {}),
+              ...(r.Document.ShortText ? { contentHint: r.Document.ShortText } : {}),
               ...(r.IncludeRevocationInfo && ocspResponse ? { ocspResponse } : {}),
             });
             return {
