@@ -108,6 +108,13 @@ test('representative access with AccessCode; a wrong code is refused', async (t)
   const p = world(t);
   if (!p) return;
   const rx = await p.prescribe({ patient: JONAS, medication: 'Paracetamol 250 mg Zäpfchen', pzn: '03024575' });
+  // Sign-in goes through the IDP's card-based flow with Lisa's soft eGK (not the /dev/token shortcut).
+  const signIn = await fetch(`${p.web}/api/idp/token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ id: LISA }) });
+  const session = (await signIn.json()) as { access_token: string; method: string };
+  assert.equal(session.method, 'card');
+  const claims = JSON.parse(Buffer.from(session.access_token.split('.')[1], 'base64url').toString());
+  assert.equal(claims.idNummer, insured[0].kvnr);
+  assert.equal(claims.client_id, 'erx-web');
   const page = await p.page('insured', LISA);
   await page.getByRole('button', { name: 'Vertreterzugriff' }).click();
   await page.getByLabel('Rezept-ID').fill(rx.id);

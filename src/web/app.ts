@@ -5,6 +5,7 @@
 import { join } from 'node:path';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { verifyCades } from '../crypto/cades.ts';
+import type { Card } from '../crypto/pki.ts';
 import type { TrustStore } from '../crypto/trust.ts';
 import { extractPrescriptionFacts } from '../fhir/kbv/prescription-bundle.ts';
 import type { Bundle } from '../fhir/types.ts';
@@ -15,6 +16,7 @@ import { parseErezeptMessage } from '../kim/erezept-messages.ts';
 import { fetchNewMail } from '../kim/pop3-client.ts';
 import { identities, PROFESSION } from '../seed/identities.ts';
 import type { Logger } from '../cli/service.ts';
+import { signInWithCard } from './card-sign-in.ts';
 import { resolveStaticPath, sendStaticFile } from './static.ts';
 
 export interface WebAppOptions {
@@ -28,6 +30,11 @@ export interface WebAppOptions {
   tokenVerifier: TokenVerifier;
   /** CAs a prescription's QES must chain to. */
   trust: TrustStore;
+  /**
+   * Soft cards (test PKI) by identity id: sign-in prefers the IDP's card-based flow with them; identities without
+   * a card fall back to the IDP's /dev/token. Both exist only in dev mode (the IDP refuses /dev/identities otherwise).
+   */
+  softCards?: Record<string, Card>;
   log?: Logger;
   fetch?: typeof fetch;
 }
@@ -173,13 +180,29 @@ export function buildWebApp(options: WebAppOptions): FastifyInstance {
   app.post('/api/idp/token', async (request) => {
     const { id } = jsonBody(request);
     if (typeof id !== 'string' || !/^[a-z0-9-]{1,80}$/.test(id)) throw new ApiError(400, 'Bitte eine Identität wählen');
+    // Only identities the IDP lists in dev mode may sign in (also with a soft card).
+    const listed = await doFetch(`${options.urls().idp}/dev/identities`, { signal: AbortSignal.timeout(UPSTREAM_TIMEOUT_MS) });
+    if (listed.status === 404) throw new ApiError(503, 'Die Anmeldung mit Testidentitäten gibt es nur im Entwicklungsmodus (ERX_DEV=1)');
+    if (!listed.ok) throw new ApiError(502, 'Der IDP ist nicht erreichbar');
+    if (!((await listed.json()) as { id: string }[]).some((i) => i.id === id)) throw new ApiError(404, 'Unbekannte Identität');
+    const card = options.softCards?.[id];
+    if (card) {
+      const host = request.headers.host ?? 'localhost';
+      try {
+        const tokens = await signInWithCard({ idpUrl: options.urls().idp, card, redirectUri: `http://${host}/api/idp/callback`, fetch: doFetch });
+        return { ...tokens, method: 'card' };
+      } catch (err) {
+        log?.warn({ err: (err as Error).message }, 'card sign-in failed');
+        throw new ApiError(401, `Anmeldung mit der Karte fehlgeschlagen: ${(err as Error).message}`);
+      }
+    }
     const response = await doFetch(`${options.urls().idp}/dev/token`, {
       method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ id }), signal: AbortSignal.timeout(UPSTREAM_TIMEOUT_MS),
     });
     if (response.status === 404) throw new ApiError(503, 'Die Anmeldung mit Testidentitäten gibt es nur im Entwicklungsmodus (ERX_DEV=1)');
     if (!response.ok) throw new ApiError(400, 'Anmeldung fehlgeschlagen');
     const body = (await response.json()) as { access_token: string; expires_in?: number };
-    return { access_token: body.access_token, expires_in: body.expires_in };
+    return { access_token: body.access_token, expires_in: body.expires_in, method: 'dev-token' };
   });
 
   // ---- pharmacy: verified prescription and KIM inbox ---------------------------------------------------------

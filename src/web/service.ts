@@ -20,6 +20,8 @@ export const webService: ServiceDefinition = {
       pop3: () => ({ host: config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host, port: config.ports.kim_pop3 }),
       tokenVerifier: createTokenVerifier({ idpUrl: config.urls.idp, trustAnchors: pki.trustList() }),
       trust: TrustStore.fromCertificates(pki.trustList()),
+      // The simulated card terminal: sign-in uses the IDP's card-based flow with these soft cards (dev mode only).
+      softCards: pki.cards,
       log: ctx.log,
     });
     const address = await app.listen({ host: config.host, port: config.ports.web });

@@ -70,7 +70,7 @@ function SignIn({ app, role, title, onSignedIn }: { app: string; role: string; t
   return (
     <section aria-labelledby={`${id}-h`} className="card">
       <h2 id={`${id}-h`}>Anmelden</h2>
-      <p>{title}: Anmeldung mit einer Testidentität über den IDP (Entwicklungsmodus).</p>
+      <p>{title}: Anmeldung über den IDP mit der Karte der gewählten Testidentität (simuliertes Kartenterminal, Entwicklungsmodus).</p>
       <form onSubmit={submit}>
         <div className="field">
           <label htmlFor={id}>Identität</label>
