@@ -1,6 +1,10 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Client } from 'ldapts';
+import { createSharedResources } from '../cli/resources.ts';
 import { startVzd, vzdService, type RunningVzd } from './service.ts';
 import { findPharmacies, lookupKimAddress } from './client.ts';
 import { loadConfig } from '../config.ts';
@@ -69,10 +73,12 @@ describe('the running VZD over real sockets', () => {
 });
 
 test('vzdService starts from the config on free ports and stops', async () => {
-  const config = loadConfig({ ERX_VZD_PORT: '0', ERX_VZD_LDAP_PORT: '0', ERX_LOG_LEVEL: 'silent' });
+  const dataDir = await mkdtemp(join(tmpdir(), 'erx-vzd-'));
+  const config = loadConfig({ ERX_VZD_PORT: '0', ERX_VZD_LDAP_PORT: '0', ERX_LOG_LEVEL: 'silent', ERX_DATA_DIR: dataDir });
   const logs: unknown[] = [];
   const log = { info: (o: unknown) => logs.push(o), warn: (o: unknown) => logs.push(o), error: (o: unknown) => logs.push(o) };
-  const running = await vzdService.start({ config, log, resources: { get: async () => { throw new Error('unused'); }, closeAll: async () => {} } });
+  const resources = createSharedResources();
+  const running = await vzdService.start({ config, log, resources });
   try {
     assert.equal(running.name, 'vzd');
     const [httpUrl, ldapUrl] = running.urls;
@@ -82,5 +88,7 @@ test('vzdService starts from the config on free ports and stops', async () => {
     assert.equal(await lookupKimAddress({ ldapUrl, telematikId: pharmacies[1].telematikId! }), kimAddress(pharmacies[1]));
   } finally {
     await running.stop();
+    await resources.closeAll();
+    await rm(dataDir, { recursive: true, force: true });
   }
 });

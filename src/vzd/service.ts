@@ -1,6 +1,8 @@
 // The VZD service: FHIR-Directory search (HTTP) and the LDAP directory, both from the one seeded directory.
 import type { FastifyServerOptions } from 'fastify';
 import type { ServiceDefinition } from '../cli/service.ts';
+import { getPki } from '../cli/shared.ts';
+import type { LoadedPki } from '../crypto/pki.ts';
 import { createFhirServer } from '../http/fhir-server.ts';
 import { seededDirectory, type Directory } from './directory.ts';
 import { vzdFhirRoutes } from './fhir-routes.ts';
@@ -19,6 +21,8 @@ export interface StartVzdOptions {
   ldapLog?: LdapLogger;
   /** LDAP server-side size limit. */
   maxLdapResults?: number;
+  /** Like the real VZD, LDAP finds only entries with a certificate (set once the PKI supplied them). */
+  requireCertificate?: boolean;
 }
 
 export interface RunningVzd {
@@ -40,7 +44,10 @@ export async function startVzd(options: StartVzdOptions = {}): Promise<RunningVz
   await app.listen({ host, port: options.httpPort ?? 0 });
   let ldap;
   try {
-    ldap = await startLdapServer({ directory, host, port: options.ldapPort ?? 0, log: options.ldapLog, maxResults: options.maxLdapResults });
+    ldap = await startLdapServer({
+      directory, host, port: options.ldapPort ?? 0, log: options.ldapLog, maxResults: options.maxLdapResults,
+      requireCertificate: options.requireCertificate,
+    });
   } catch (e) {
     await app.close();
     throw e;
@@ -56,12 +63,29 @@ export async function startVzd(options: StartVzdOptions = {}): Promise<RunningVz
   };
 }
 
+/**
+ * LDAP `userCertificate` per Telematik-ID: the ENC certificates of the seeded HBA and SMC-B cards, which the KIM
+ * clients encrypt to (ti-components.md §2.1).
+ */
+export function directoryCertificates(pki: LoadedPki): Map<string, Buffer[]> {
+  const certificates = new Map<string, Buffer[]>();
+  for (const card of Object.values(pki.cards)) {
+    const telematikId = card.identity.telematikId;
+    if (!telematikId || !card.enc || card.type === 'eGK') continue;
+    certificates.set(telematikId, [...(certificates.get(telematikId) ?? []), card.enc.cert]);
+  }
+  return certificates;
+}
+
 export const vzdService: ServiceDefinition = {
   name: 'vzd',
   description: 'Verzeichnisdienst: FHIR-Directory search (HTTP) and LDAP (dc=data,dc=vzd) with the seeded practice, physician, pharmacies and payer',
   async start(context) {
     const { config, log } = context;
+    seededDirectory.setCertificates(directoryCertificates(await getPki(context)));
     const running = await startVzd({
+      directory: seededDirectory,
+      requireCertificate: true,
       host: config.host,
       httpPort: config.ports.vzd,
       ldapPort: config.ports.vzd_ldap,
