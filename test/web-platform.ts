@@ -41,7 +41,14 @@ export interface Platform {
 
 /** Starts everything, or returns undefined when no Chromium is there (the caller skips). */
 export async function startPlatform(): Promise<Platform | undefined> {
-  const browser = await launchBrowser();
+  let browser: Browser | undefined;
+  try {
+    browser = await launchBrowser();
+  } catch (err) {
+    // Installed but not startable (e.g. missing libraries): skip like a missing Chromium, saying why.
+    console.log(`# chromium failed to launch: ${(err as Error).message.split('\n')[0]}`);
+    return undefined;
+  }
   if (!browser) return undefined;
   const dir = mkdtempSync(join(tmpdir(), 'erx-web-'));
   const config = loadConfig({
