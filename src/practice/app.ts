@@ -3,13 +3,14 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest, FastifyServerOptions } from 'fastify';
 import { FhirError, badRequest, notFound } from '../fhir/errors.ts';
+import { isValidTelematikId } from '../fhir/identifiers.ts';
 import type { Bundle, Task } from '../fhir/types.ts';
 import { contentTypeOf, createFhirServer } from '../http/fhir-server.ts';
 import { newUserId, type KonnektorClient } from '../konnektor/client.ts';
 import type { Database } from '../storage/database.ts';
 import { BatchSigner, type BatchResult, type Tenant } from './batch-signing.ts';
 import { FachdienstCallError } from './fachdienst-client.ts';
-import { checkPrescriptionRequest } from './intake.ts';
+import { checkPrescriptionRequest, flowTypeOf } from './intake.ts';
 import { renderPrintout } from './printout.ts';
 import { parseRedMinute } from './red-dates.ts';
 import { NS_ACCESS_CODE, NS_PRESCRIPTION_ID, cardsXml, prescriptionsXml, taskSearchsetXml } from './red-xml.ts';
@@ -278,6 +279,21 @@ export async function createPracticeApp(options: PracticeAppOptions): Promise<Pr
       return reply.code(200).header('content-type', 'application/pdf').send(Buffer.from(pdf));
     });
 
+    ui.post('/:tenant/ui/requests/:id/pharmacy', async (request) => {
+      const tenant = tenantOf(request);
+      const id = (request.params as { id: string }).id;
+      const telematikId = (request.body as { telematikId?: unknown } | undefined)?.telematikId;
+      if (telematikId !== null && (typeof telematikId !== 'string' || !isValidTelematikId(telematikId))) {
+        throw badRequest('Body {"telematikId": "<Telematik-ID der Apotheke>" | null} erwartet', { expression: ['telematikId'] });
+      }
+      const r = await store.getRequest(tenant.name, id);
+      if (!r) throw notFound('Keine solche Verordnungsanfrage');
+      const coverageType = r.flowType === '200' || r.flowType === '209' ? 'PKV' : 'GKV';
+      const ok = await store.setPharmacy(tenant.name, id, telematikId, flowTypeOf(coverageType, telematikId ?? undefined));
+      if (!ok) throw new FhirError(409, 'Die Apotheke kann nur vor dem Signieren gewählt werden', { code: 'business-rule' });
+      return uiView((await store.getRequest(tenant.name, id))!);
+    });
+
     ui.post('/:tenant/ui/sign', async (request, reply) => {
       const tenant = tenantOf(request);
       const body = (request.body ?? {}) as { ids?: unknown; pin?: unknown };
@@ -342,4 +358,3 @@ export async function createPracticeApp(options: PracticeAppOptions): Promise<Pr
   return { app, store, signer };
 }
 
-export { XML as XML_CONTENT_TYPE };

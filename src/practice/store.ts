@@ -167,6 +167,14 @@ export class PracticeStore {
       .where('tenant', '=', tenant).where('id', 'in', ids).where('status', '=', 'signing').execute();
   }
 
+  /** The physician names (or removes) the pharmacy of a pending request; the flowtype follows (169/209 or 160/200). */
+  async setPharmacy(tenant: string, id: string, pharmacy: string | null, flowType: string): Promise<boolean> {
+    const r = await this.db.updateTable('practice_request').set({ pharmacy, flow_type: flowType })
+      .where('tenant', '=', tenant).where('id', '=', id).where('status', 'in', ['pending', 'failed']).where('prescription_id', 'is', null)
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) === 1;
+  }
+
   /** A failed request goes back to pending for another try (the UI's "retry"). */
   async retry(tenant: string, ids: string[]): Promise<void> {
     if (!ids.length) return;

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { PDFDocument } from 'pdf-lib';
 import { DEV_PIN } from '../konnektor/cards.ts';
+import { pharmacies } from '../seed/identities.ts';
 import { openDatabase, type Database } from '../storage/database.ts';
 import { createPracticeWorld, postRequest, requestBundle, requestId, TENANT, type PracticeWorld } from './testing.ts';
 
@@ -82,6 +83,20 @@ describe('dev mode (simulated terminal enters the PIN)', () => {
     assert.equal((await world.store.getRequest(TENANT, requestId(a)))?.status, 'done');
     assert.equal((await world.store.getRequest(TENANT, requestId(b)))?.status, 'pending');
     assert.equal((await json(world.app, 'POST', '/ui/sign', { ids: 'x' })).statusCode, 400);
+  });
+
+  test('the physician picks the pharmacy of a pending request: flowtype 169; not after signing', async () => {
+    const bundle = requestBundle();
+    await postRequest(world.app, bundle);
+    const res = await json(world.app, 'POST', `/ui/requests/${requestId(bundle)}/pharmacy`, { telematikId: pharmacies[1].telematikId });
+    assert.equal(res.statusCode, 200, res.body);
+    assert.equal(res.json().flowType, '169');
+    assert.equal(res.json().pharmacy, pharmacies[1].telematikId);
+    assert.equal((await json(world.app, 'POST', `/ui/requests/${requestId(bundle)}/pharmacy`, { telematikId: 'x' })).statusCode, 400);
+    const run = await world.app.inject({ method: 'GET', url: `/${TENANT}/TI?action=$processerp` });
+    assert.match(run.body, /Task\/169\./);
+    const late = await json(world.app, 'POST', `/ui/requests/${requestId(bundle)}/pharmacy`, { telematikId: null });
+    assert.equal(late.statusCode, 409);
   });
 
   test('comfort signature on: signing runs in COMFORT mode; off again', async () => {
