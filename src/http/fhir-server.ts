@@ -1,6 +1,6 @@
 // The FHIR HTTP layer shared by every service: content negotiation, body parsing through the one codec,
 // errors as OperationOutcome with the right status, no stack traces to clients, no secrets in logs.
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import { FhirError } from '../fhir/errors.ts';
 import type { Resource } from '../fhir/types.ts';
 import { parseFhir, serializeFhir, type FhirFormat } from '../fhir/codec.ts';
@@ -111,11 +111,14 @@ export function createFhirServer(options: FhirServerOptions = {}): FastifyInstan
     bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
     // `$` in paths like /Task/$create stays literal; ids may contain dots.
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
-    disableRequestLogging: true,
+    // Our own onResponse line replaces fastify's request logging: it redacts AccessCodes and Secrets in URLs.
+    logController: new LogController({ disableRequestLogging: true }),
     genReqId: () => Math.random().toString(36).slice(2, 10),
   });
   const defaultFormat = options.defaultFormat ?? 'json';
 
+  // Only FHIR formats are bodies here; fastify's built-in text/plain parser would let plain text through.
+  app.removeContentTypeParser('text/plain');
   app.addContentTypeParser(XML_TYPES, { parseAs: 'string' }, (request, body, done) => {
     try {
       checkCharset(request.headers['content-type']);
@@ -137,6 +140,11 @@ export function createFhirServer(options: FhirServerOptions = {}): FastifyInstan
   // Anything else with a body is 415; the parser is only reached when a body is present.
   app.addContentTypeParser('*', (request, _payload, done) => {
     done(new FhirError(415, `Content-Type ${mediaType(request.headers['content-type']) ?? '(keiner)'} wird nicht unterstützt`, { code: 'not-supported' }), undefined);
+  });
+
+  // An Accept/_format we cannot serve is 406 before the route runs (the route's own errors come after).
+  app.addHook('preHandler', async (request) => {
+    if (request.url !== '/health') negotiateFormat(request, defaultFormat);
   });
 
   app.decorateReply('fhir', function (this: FastifyReply, resource: Resource, status = 200) {
