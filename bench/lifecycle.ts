@@ -1,130 +1,245 @@
-// Fachdienst throughput: complete prescription lifecycles ($create, $activate, $accept, $close) over HTTP on
-// loopback, with p50/p99 per operation, against the floor measured in the same run: the same crypto (QES verify,
-// receipt CAdES) and the same database transactions, without HTTP, FHIR parsing/serialisation and validation.
-// Run: node --import tsx bench/lifecycle.ts   (ERX_BENCH_LIFECYCLES=<n>, default 150; ERX_BENCH_CONCURRENCY, default 4)
+// Fachdienst throughput: complete prescription lifecycles ($create, $activate with QES check, $accept, $close with
+// signed receipt) over HTTP (XML) against `erx serve fachdienst` running as its own process(es), on PGlite and on
+// PostgreSQL with 1 and 2 workers; p50/p99 per request at that load; and the floor measured in the same run: the
+// same crypto (QES verify, receipt CAdES) and the same database transactions in one process, without HTTP and FHIR.
+//
+// The physician's QES signing is the client's work (a card in reality): the Tasks are created first, their bundles
+// signed while no clock runs, then activated, accepted and closed. rate = lifecycles / (create time + rest time).
+// The load generator (this process) shares the machine's cores with the Fachdienst and PostgreSQL.
+// Run: node --import tsx bench/lifecycle.ts   (ERX_BENCH_LIFECYCLES=<n>, default 600; ERX_BENCH_CONCURRENCY, default 16)
+import { Agent, request as httpRequest } from 'node:http';
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { signCades, verifyCades } from '../src/crypto/cades.ts';
 import { RevocationRegistry, createOcspChecker } from '../src/crypto/ocsp.ts';
 import { TrustStore } from '../src/crypto/trust.ts';
+import { serializeFhir } from '../src/fhir/codec.ts';
 import { randomToken } from '../src/fhir/identifiers.ts';
-import { openDatabase } from '../src/storage/database.ts';
+import { berlinDay } from '../src/fhir/kbv/dates.ts';
 import { recordAudit } from '../src/fachdienst/audit.ts';
-import { TaskStore } from '../src/fachdienst/task-store.ts';
-import {
-  activateParameters, createParameters, createWorld, dispenseParameters, identifierValue, signedPrescription, type World,
-} from '../src/fachdienst/testing.ts';
 import { NS } from '../src/fachdienst/task-resource.ts';
-import { serializeFhir, parseFhir } from '../src/fhir/codec.ts';
-import type { Bundle, Resource, Task } from '../src/fhir/types.ts';
+import { TaskStore } from '../src/fachdienst/task-store.ts';
+import { activateParameters, createParameters, signPrescription } from '../src/fachdienst/testing.ts';
+import { startFachdienstProcess, startIdp, type Idp } from '../src/fachdienst/testing-process.ts';
+import { pharmacies } from '../src/seed/identities.ts';
+import { openDatabase, type Database } from '../src/storage/database.ts';
+import { startTestPostgres } from '../src/storage/test-postgres.ts';
+import type { Resource } from '../src/fhir/types.ts';
 
-const LIFECYCLES = Number(process.env.ERX_BENCH_LIFECYCLES ?? 150);
-const CONCURRENCY = Number(process.env.ERX_BENCH_CONCURRENCY ?? 4);
+const LIFECYCLES = Number(process.env.ERX_BENCH_LIFECYCLES ?? 600);
+const CONCURRENCY = Number(process.env.ERX_BENCH_CONCURRENCY ?? 16);
 const OPS = ['create', 'activate', 'accept', 'close'] as const;
 type Op = (typeof OPS)[number];
+const PHARMACY = pharmacies[0];
+/** Which cases run (profiling one): pglite, pg1, pg2, floor; default all. */
+const CASES = (process.env.ERX_BENCH_CASES ?? 'pglite,pg1,pg2,floor').split(',');
+/** ERX_BENCH_PROFILE=<dir>: the Fachdienst processes write CPU profiles there. */
+const nodeOptions = process.env.ERX_BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.ERX_BENCH_PROFILE}`] : [];
 
 function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+  return sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] : NaN;
 }
 
-async function runConcurrently(n: number, concurrency: number, fn: (i: number) => Promise<void>): Promise<number> {
+async function runConcurrently<T>(items: T[], concurrency: number, fn: (item: T) => Promise<void>): Promise<number> {
   let next = 0;
   const start = performance.now();
   await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (next < n) await fn(next++);
+    while (next < items.length) await fn(items[next++]);
   }));
   return performance.now() - start;
 }
 
-// --- over HTTP ------------------------------------------------------------------------------------------------
-const database = await openDatabase({ dataDir: ':memory:' });
-const world: World = await createWorld(database);
-const address = await world.app.listen({ port: 0, host: '127.0.0.1' });
-const tokens = { practice: await world.token('practice'), pharmacy: await world.token('pharmacy') };
-const timings: Record<Op, number[]> = { create: [], activate: [], accept: [], close: [] };
+// --- the load generator: keep-alive node:http, bodies serialised before the clock runs -----------------------
+interface Handle { id: string; accessCode: string; der?: string }
+interface HttpResult { rate: number; timings: Record<Op, number[]>; errors: number }
 
-async function post(op: Op, who: 'practice' | 'pharmacy', path: string, body?: Resource, headers: Record<string, string> = {}): Promise<Resource> {
-  const start = performance.now();
-  const res = await fetch(`${address}${path}`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${tokens[who]}`, accept: 'application/fhir+xml', ...(body ? { 'content-type': 'application/fhir+xml' } : {}), ...headers },
-    body: body ? serializeFhir(body, 'xml') : undefined,
-  });
-  const text = await res.text();
-  timings[op].push(performance.now() - start);
-  if (res.status >= 300) throw new Error(`${op}: ${res.status} ${text.slice(0, 300)}`);
-  return parseFhir(text, 'xml');
-}
-
-async function lifecycleOverHttp(): Promise<void> {
-  const task = (await post('create', 'practice', '/Task/$create', createParameters('160'))) as Task;
-  const accessCode = identifierValue(task, NS.accessCode)!;
-  const qes = signedPrescription(world, task.id!, '160'); // the physician's side, not the Fachdienst's work
-  await post('activate', 'practice', `/Task/${task.id}/$activate`, activateParameters(qes), { 'x-accesscode': accessCode });
-  const accepted = (await post('accept', 'pharmacy', `/Task/${task.id}/$accept?ac=${accessCode}`)) as Bundle;
-  const secret = identifierValue(accepted.entry![0].resource as Task, NS.secret)!;
-  await post('close', 'pharmacy', `/Task/${task.id}/$close?secret=${secret}`,
-    dispenseParameters(world, { id: task.id!, flowType: '160', accessCode, kvnr: 'X110614233' }));
-}
-
-for (let i = 0; i < 10; i++) await lifecycleOverHttp(); // warm-up
-for (const op of OPS) timings[op].length = 0;
-const httpMs = await runConcurrently(LIFECYCLES, CONCURRENCY, () => lifecycleOverHttp());
-const httpRate = (LIFECYCLES * 1000) / httpMs;
-await world.app.close();
-
-// --- floor: crypto + database only --------------------------------------------------------------------------
-const floorDb = await openDatabase({ dataDir: ':memory:' });
-const store = new TaskStore(floorDb);
-const trust = TrustStore.fromCertificates(world.pki.trustList());
-const ocsp = createOcspChecker(new RevocationRegistry(null));
-const receiptXml = Buffer.from(`<Bundle xmlns="http://hl7.org/fhir">${'<entry><fullUrl value="urn:uuid:c624cf47-e235-4624-af71-0a09dc9254dc"/></entry>'.repeat(30)}</Bundle>`);
-const dispense = dispenseParameters(world, { id: '160.000.000.000.001.54', flowType: '160', accessCode: '', kvnr: 'X110614233' });
-
-async function lifecycleFloor(): Promise<void> {
-  const now = new Date();
-  const task = await store.createTask({ flowType: '160', accessCode: randomToken(), now });
-  const der = Buffer.from(signedPrescription(world, task.id, '160'), 'base64'); // physician side, as above
-  const qes = await verifyCades(der, { trust, ocsp, requireProfessionOIDs: ['1.2.276.0.76.4.30', '1.2.276.0.76.4.31'] });
-  await store.updateTask(task.id, async (t, tx) => {
-    await recordAudit(tx, { kind: 'activate', kvnr: 'X110614233', prescriptionId: t.id, recorded: now, baseUrl: '' });
-    return { patch: { status: 'ready', kvnr: 'X110614233', prescriptionCms: der, prescriptionDigest: qes.messageDigest.toString('base64'), prescriptionBinaryId: randomUUID(), patientConfirmationId: randomUUID(), bundle: { resourceType: 'Bundle' } as Resource, lastModified: now }, result: undefined };
-  });
-  await store.updateTask(task.id, async (t, tx) => {
-    await recordAudit(tx, { kind: 'accept', kvnr: 'X110614233', prescriptionId: t.id, recorded: now, baseUrl: '' });
-    return { patch: { status: 'in-progress', secret: randomToken(), owner: '3-x', acceptedAt: now, lastModified: now }, result: undefined };
-  });
-  await store.updateTask(task.id, async (t, tx) => {
-    await store.replaceDispenses(tx, t.id, [{ id: t.id, kvnr: 'X110614233', performer: '3-x', whenHandedOver: '2026-01-01', whenPrepared: null, resource: dispense, medication: null }]);
-    const receiptSignature = signCades(receiptXml, world.fd, { signingTime: now });
-    await recordAudit(tx, { kind: 'close', kvnr: 'X110614233', prescriptionId: t.id, recorded: now, baseUrl: '' });
-    return { patch: { status: 'completed', closedAt: now, lastModified: now, receipt: { resourceType: 'Bundle', id: randomUUID(), signature: { data: receiptSignature.toString('base64') } } as Resource }, result: undefined };
+function post(agent: Agent, base: URL, path: string, token: string, body?: string, headers: Record<string, string> = {}): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({
+      agent, host: base.hostname, port: base.port, method: 'POST', path,
+      headers: {
+        authorization: `Bearer ${token}`, accept: 'application/fhir+xml',
+        ...(body ? { 'content-type': 'application/fhir+xml', 'content-length': Buffer.byteLength(body) } : {}), ...headers,
+      },
+    }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(body);
   });
 }
 
-// The physician's QES signing is inside both loops; measure it alone to take it out of both rates.
-const signStart = performance.now();
-for (let i = 0; i < LIFECYCLES; i++) signedPrescription(world, '160.000.000.000.001.54', '160');
-const signMs = performance.now() - signStart;
+/** The value of an identifier with `system` in an XML Task (enough for a load generator: no full parse). */
+function identifierIn(xml: string, system: string): string {
+  const at = xml.indexOf(`<system value="${system}"/>`);
+  const m = at >= 0 ? /<value value="([^"]+)"\/>/.exec(xml.slice(at)) : null;
+  if (!m) throw new Error(`no identifier ${system} in ${xml.slice(0, 300)}`);
+  return m[1];
+}
 
-for (let i = 0; i < 10; i++) await lifecycleFloor();
-const floorMs = await runConcurrently(LIFECYCLES, CONCURRENCY, () => lifecycleFloor());
-const floorRate = (LIFECYCLES * 1000) / floorMs;
-await floorDb.close();
-await database.close();
+async function lifecyclesOverHttp(url: string, idp: Idp, n: number): Promise<HttpResult> {
+  const base = new URL(url);
+  const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
+  const practiceToken = await idp.token('practice-demopraxis');
+  const pharmacyToken = await idp.token(PHARMACY.id);
+  const qes = idp.pki.cards['physician-berger'].qes!;
+  const createBody = serializeFhir(createParameters('160'), 'xml');
+  const dispenseBody = (id: string) => serializeFhir({
+    resourceType: 'Parameters',
+    parameter: [{
+      name: 'rxDispensation',
+      part: [
+        { name: 'medicationDispense', resource: {
+          resourceType: 'MedicationDispense', id: 'md-1', identifier: [{ system: NS.prescriptionId, value: id }], status: 'completed',
+          subject: { identifier: { system: NS.kvnr, value: 'X110614233' } },
+          performer: [{ actor: { identifier: { system: NS.telematikId, value: PHARMACY.telematikId } } }],
+          whenHandedOver: berlinDay(new Date()), medicationReference: { reference: 'Medication/med-1' },
+        } },
+        { name: 'medication', resource: { resourceType: 'Medication', id: 'med-1', code: { coding: [{ system: 'http://fhir.de/CodeSystem/ifa/pzn', code: '06313728' }] } } },
+      ],
+    }],
+  } as Resource, 'xml');
+  const timings: Record<Op, number[]> = { create: [], activate: [], accept: [], close: [] };
+  let errors = 0;
+  const timed = async (op: Op, path: string, token: string, body?: string, headers?: Record<string, string>) => {
+    const start = performance.now();
+    const res = await post(agent, base, path, token, body, headers);
+    timings[op].push(performance.now() - start);
+    if (res.status >= 300) {
+      errors++;
+      throw new Error(`${op}: ${res.status} ${res.text.slice(0, 300)}`);
+    }
+    return res.text;
+  };
 
-// Signing runs on the same (single) JS thread, so subtracting its time gives the Fachdienst-only rates.
-const httpOnly = (LIFECYCLES * 1000) / Math.max(1, httpMs - signMs);
-const floorOnly = (LIFECYCLES * 1000) / Math.max(1, floorMs - signMs);
+  const round = async (count: number) => {
+    const handles: Handle[] = Array.from({ length: count }, () => ({ id: '', accessCode: '' }));
+    const createMs = await runConcurrently(handles, CONCURRENCY, async (h) => {
+      const xml = await timed('create', '/Task/$create', practiceToken, createBody);
+      h.id = /<id value="([^"]+)"\/>/.exec(xml)![1];
+      h.accessCode = identifierIn(xml, NS.accessCode);
+    });
+    // the physician's side, off the clock
+    const bodies = new Map(handles.map((h) => [h.id, {
+      activate: serializeFhir(activateParameters(signPrescription(qes, h.id, '160')), 'xml'),
+      close: dispenseBody(h.id),
+    }]));
+    const restMs = await runConcurrently(handles, CONCURRENCY, async (h) => {
+      const body = bodies.get(h.id)!;
+      await timed('activate', `/Task/${h.id}/$activate`, practiceToken, body.activate, { 'x-accesscode': h.accessCode });
+      const accepted = await timed('accept', `/Task/${h.id}/$accept?ac=${h.accessCode}`, pharmacyToken);
+      const secret = identifierIn(accepted, NS.secret);
+      await timed('close', `/Task/${h.id}/$close?secret=${secret}`, pharmacyToken, body.close);
+    });
+    return createMs + restMs;
+  };
+  await round(Math.min(40, n)); // warm-up: JIT, pools, token verification
+  for (const op of OPS) timings[op].length = 0;
+  const ms = await round(n);
+  agent.destroy();
+  return { rate: (n * 1000) / ms, timings, errors };
+}
 
-console.log(`\nFachdienst lifecycles (${LIFECYCLES}, concurrency ${CONCURRENCY}, PGlite in memory, XML over HTTP loopback)\n`);
-console.log('| case | lifecycles/s | lifecycles/s without the physician\'s QES signing |');
-console.log('| --- | --- | --- |');
-console.log(`| HTTP + FHIR (create, activate, accept, close) | ${httpRate.toFixed(1)} | ${httpOnly.toFixed(1)} |`);
-console.log(`| floor: same crypto + DB, no HTTP/FHIR | ${floorRate.toFixed(1)} | ${floorOnly.toFixed(1)} |`);
-console.log(`| ratio HTTP / floor | ${(httpRate / floorRate).toFixed(2)} | ${(httpOnly / floorOnly).toFixed(2)} |`);
-console.log('\n| operation | p50 ms | p99 ms |');
-console.log('| --- | --- | --- |');
-for (const op of OPS) {
-  const sorted = [...timings[op]].sort((a, b) => a - b);
-  console.log(`| ${op} | ${percentile(sorted, 50).toFixed(2)} | ${percentile(sorted, 99).toFixed(2)} |`);
+// --- the floor: the same crypto and transactions in one process, no HTTP, no FHIR ----------------------------
+async function floor(database: Database, idp: Idp, n: number): Promise<number> {
+  const store = new TaskStore(database);
+  const trust = TrustStore.fromCertificates(idp.pki.trustList());
+  const ocsp = createOcspChecker(new RevocationRegistry(null));
+  const qesKey = idp.pki.cards['physician-berger'].qes!;
+  const fd = idp.pki.fachdienst;
+  const receiptXml = Buffer.from(`<Bundle xmlns="http://hl7.org/fhir">${'<entry><fullUrl value="urn:uuid:c624cf47-e235-4624-af71-0a09dc9254dc"/></entry>'.repeat(30)}</Bundle>`);
+  const dispense = { resourceType: 'MedicationDispense', id: 'md-1', status: 'completed' } as Resource;
+  const kvnr = 'X110614233';
+  const round = async (count: number) => {
+    const ids: string[] = [];
+    const createMs = await runConcurrently(Array.from({ length: count }, (_, i) => i), CONCURRENCY, async () => {
+      ids.push((await store.createTask({ flowType: '160', accessCode: randomToken(), now: new Date() })).id);
+    });
+    const ders = new Map(ids.map((id) => [id, Buffer.from(signPrescription(qesKey, id, '160'), 'base64')]));
+    const restMs = await runConcurrently(ids, CONCURRENCY, async (id) => {
+      const now = new Date();
+      const der = ders.get(id)!;
+      const qes = await verifyCades(der, { trust, ocsp, requireProfessionOIDs: ['1.2.276.0.76.4.30', '1.2.276.0.76.4.31'] });
+      await store.getTask(id);
+      await store.updateTask(id, async (t, tx) => {
+        await recordAudit(tx, { kind: 'activate', kvnr, prescriptionId: t.id, recorded: now, baseUrl: '' });
+        return { patch: { status: 'ready', kvnr, prescriptionCms: der, prescriptionDigest: qes.messageDigest.toString('base64'), prescriptionBinaryId: randomUUID(), patientConfirmationId: randomUUID(), bundle: { resourceType: 'Bundle' } as Resource, lastModified: now }, result: undefined };
+      });
+      await store.updateTask(id, async (t, tx) => {
+        await recordAudit(tx, { kind: 'accept', kvnr, prescriptionId: t.id, recorded: now, baseUrl: '' });
+        return { patch: { status: 'in-progress', secret: randomToken(), owner: PHARMACY.telematikId, acceptedAt: now, lastModified: now }, result: undefined };
+      });
+      await store.updateTask(id, async (t, tx) => {
+        await store.replaceDispenses(tx, t.id, [{ id: 'md-1', kvnr, performer: PHARMACY.telematikId!, whenHandedOver: '2026-01-01', whenPrepared: null, resource: dispense, medication: null }]);
+        const signature = signCades(receiptXml, fd, { signingTime: now });
+        await recordAudit(tx, { kind: 'close', kvnr, prescriptionId: t.id, recorded: now, baseUrl: '' });
+        return { patch: { status: 'completed', closedAt: now, lastModified: now, receipt: { resourceType: 'Bundle', id: randomUUID(), signature: { data: signature.toString('base64') } } as Resource }, result: undefined };
+      });
+    });
+    return createMs + restMs;
+  };
+  await round(Math.min(40, n));
+  return (n * 1000) / (await round(n));
+}
+
+// --- the run --------------------------------------------------------------------------------------------------
+interface Row { engine: string; workers: number; http: HttpResult; floor: number }
+const rows: Row[] = [];
+const root = mkdtempSync(join(tmpdir(), 'erx-bench-'));
+const idp = await startIdp(root);
+const postgres = await startTestPostgres();
+try {
+  // PGlite: the embedded engine, one process.
+  if (CASES.includes('pglite')) {
+    const fdProcess = await startFachdienstProcess({ dataDir: root, idpUrl: idp.url, nodeOptions });
+    const http = await lifecyclesOverHttp(fdProcess.url, idp, LIFECYCLES);
+    await fdProcess.stop();
+    let f = NaN;
+    if (CASES.includes('floor')) {
+      const database = await openDatabase({ dataDir: join(root, 'floor-pglite') });
+      f = await floor(database, idp, LIFECYCLES);
+      await database.close();
+    }
+    rows.push({ engine: 'PGlite', workers: 1, http, floor: f });
+  }
+  if (postgres) {
+    let f = NaN;
+    if (CASES.includes('floor')) {
+      const database = await openDatabase({ databaseUrl: postgres.url });
+      f = await floor(database, idp, LIFECYCLES);
+      await database.close();
+    }
+    for (const workers of [1, 2].filter((w) => CASES.includes(`pg${w}`))) {
+      const fdProcess = await startFachdienstProcess({ dataDir: root, idpUrl: idp.url, databaseUrl: postgres.url, workers, nodeOptions });
+      const http = await lifecyclesOverHttp(fdProcess.url, idp, LIFECYCLES);
+      await fdProcess.stop();
+      rows.push({ engine: 'PostgreSQL', workers, http, floor: f });
+    }
+  } else {
+    console.log('PostgreSQL rows skipped: no postgres binary');
+  }
+} finally {
+  await postgres?.stop();
+  await idp.stop();
+  rmSync(root, { recursive: true, force: true });
+}
+
+console.log(`\nFachdienst lifecycles (${LIFECYCLES} per case, ${CONCURRENCY} concurrent clients, XML over HTTP loopback, QES brainpoolP256r1)\n`);
+console.log('| engine | Fachdienst processes | lifecycles/s | floor lifecycles/s (1 process, no HTTP/FHIR) | ratio to floor | failed requests |');
+console.log('| --- | ---: | ---: | ---: | ---: | ---: |');
+for (const r of rows) {
+  console.log(`| ${r.engine} | ${r.workers} | ${r.http.rate.toFixed(1)} | ${r.floor.toFixed(1)} | ${(100 * r.http.rate / r.floor).toFixed(0)} % | ${r.http.errors} |`);
+}
+console.log('\n| engine | processes | operation | p50 ms | p99 ms |');
+console.log('| --- | ---: | --- | ---: | ---: |');
+for (const r of rows) {
+  for (const op of OPS) {
+    const sorted = [...r.http.timings[op]].sort((a, b) => a - b);
+    console.log(`| ${r.engine} | ${r.workers} | ${op} | ${percentile(sorted, 50).toFixed(2)} | ${percentile(sorted, 99).toFixed(2)} |`);
+  }
 }

@@ -1,9 +1,11 @@
 // The `erx` command: `erx start` runs every service in one process, `erx serve <name>` runs one.
+import cluster from 'node:cluster';
 import { mkdirSync } from 'node:fs';
 import { ConfigError, HTTP_SERVICES, loadConfig, type Config, type HttpService, type PortName } from '../config.ts';
 import { createSharedResources } from './resources.ts';
 import type { Logger, RunningService, ServiceContext, ServiceDefinition } from './service.ts';
 import { serviceByName, services } from './services.ts';
+import { startFachdienstCluster } from '../fachdienst/cluster.ts';
 
 const USAGE = `Usage: erx <command>
 
@@ -129,8 +131,24 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   const log = consoleLogger(config.logLevel);
-  const platform = await startServices(config, definitions, log);
-  printBanner(config, platform.running);
+  // `erx serve fachdienst` with ERX_FACHDIENST_WORKERS > 1: this process supervises, the workers serve.
+  const clustered = command === 'serve' && arg === 'fachdienst' && config.fachdienstWorkers > 1 && cluster.isPrimary;
+  let platform: { running: RunningService[]; stop(): Promise<void> };
+  try {
+    if (clustered) {
+      const fd = await startFachdienstCluster(config, log);
+      platform = { running: [{ name: `fachdienst (${config.fachdienstWorkers} workers)`, urls: fd.urls, stop: fd.stop }], stop: fd.stop };
+    } else {
+      platform = await startServices(config, definitions, log);
+    }
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`erx: configuration error: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+  if (!cluster.isWorker) printBanner(config, platform.running);
   await new Promise<void>((resolve) => {
     const shutdown = () => resolve();
     process.once('SIGINT', shutdown);

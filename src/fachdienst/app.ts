@@ -7,6 +7,7 @@ import type { TrustStore } from '../crypto/trust.ts';
 import { createFhirServer } from '../http/fhir-server.ts';
 import type { Database } from '../storage/database.ts';
 import { registerAuth, type TokenVerifier } from './auth.ts';
+import { registerMetrics } from './metrics.ts';
 import type { FachdienstContext, QesVerifier } from './context.ts';
 import { createQesVerifier } from './qes.ts';
 import { TaskStore } from './task-store.ts';
@@ -80,6 +81,7 @@ export async function buildFachdienst(options: FachdienstOptions): Promise<Fasti
       return true;
     },
   });
+  registerMetrics(app);
   await registerAuth(app, { tokenVerifier: options.tokenVerifier, rateLimitPerMinute: options.rateLimitPerMinute });
   applyRoleDefaultFormat(app);
   registerCreate(app, ctx);

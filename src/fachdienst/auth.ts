@@ -36,7 +36,7 @@ export interface Caller {
 
 /** The part of the IDP's verifier the Fachdienst needs (src/idp/verify.ts). */
 export interface TokenVerifier {
-  verify(token: string): Promise<Pick<AccessTokenClaims, 'professionOID' | 'idNummer' | 'given_name' | 'family_name' | 'organizationName'>>;
+  verify(token: string): Promise<Pick<AccessTokenClaims, 'professionOID' | 'idNummer' | 'given_name' | 'family_name' | 'organizationName'> & { exp?: number }>;
 }
 
 declare module 'fastify' {
@@ -62,10 +62,53 @@ export function tokenHash(token: string): string {
   return createHash('sha256').update(token).digest('base64url');
 }
 
+/**
+ * Callers of tokens that verified, by token hash, until the token's `exp`. A client sends the same token with every
+ * request; checking its signature again (brainpool ECDSA, ~1 ms) was the largest cost per request. Only fully
+ * valid tokens are kept, never longer than `exp` or MAX_AGE_MS; a full cache drops its oldest entries.
+ */
+export class VerifiedTokenCache {
+  private readonly entries = new Map<string, { caller: Caller; until: number }>();
+  static readonly MAX_AGE_MS = 5 * 60_000;
+  constructor(private readonly maxEntries = 10_000, private readonly clock: () => number = Date.now) {}
+
+  get(hash: string): Caller | undefined {
+    const hit = this.entries.get(hash);
+    if (!hit) return undefined;
+    if (this.clock() >= hit.until) {
+      this.entries.delete(hash);
+      return undefined;
+    }
+    return hit.caller;
+  }
+
+  set(hash: string, caller: Caller, expSeconds: number | undefined): void {
+    if (typeof expSeconds !== 'number') return;
+    const until = Math.min(expSeconds * 1000, this.clock() + VerifiedTokenCache.MAX_AGE_MS);
+    if (until <= this.clock()) return;
+    if (this.entries.size >= this.maxEntries) {
+      // Map keeps insertion order: drop the oldest tenth in one go.
+      let drop = Math.ceil(this.maxEntries / 10);
+      for (const key of this.entries.keys()) {
+        this.entries.delete(key);
+        if (--drop === 0) break;
+      }
+    }
+    this.entries.set(hash, { caller, until });
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+}
+
 /** Verifies the token and maps claims to a Caller; 401 for a missing/bad token, 403 for an unknown profession. */
-export async function authenticate(request: FastifyRequest, verifier: TokenVerifier): Promise<Caller> {
+export async function authenticate(request: FastifyRequest, verifier: TokenVerifier, cache?: VerifiedTokenCache): Promise<Caller> {
   const token = bearerToken(request);
   if (!token) throw unauthorized('Authorization: Bearer <ACCESS_TOKEN> fehlt');
+  const hash = cache ? tokenHashOf(request, token) : '';
+  const cached = cache?.get(hash);
+  if (cached) return cached;
   let claims: Awaited<ReturnType<TokenVerifier['verify']>>;
   try {
     claims = await verifier.verify(token);
@@ -80,7 +123,21 @@ export async function authenticate(request: FastifyRequest, verifier: TokenVerif
   }
   const person = [claims.given_name, claims.family_name].filter((s) => typeof s === 'string' && s !== '').join(' ');
   const name = (typeof claims.organizationName === 'string' && claims.organizationName) || person || claims.idNummer;
-  return { role, professionOID: claims.professionOID as string, id: claims.idNummer, name };
+  const caller: Caller = { role, professionOID: claims.professionOID as string, id: claims.idNummer, name };
+  cache?.set(hash, caller, claims.exp);
+  return caller;
+}
+
+const tokenHashes = new WeakMap<FastifyRequest, string>();
+
+/** The token's hash, computed once per request (rate limit key and token cache). */
+function tokenHashOf(request: FastifyRequest, token: string): string {
+  let hash = tokenHashes.get(request);
+  if (!hash) {
+    hash = tokenHash(token);
+    tokenHashes.set(request, hash);
+  }
+  return hash;
 }
 
 /** The authenticated caller of a request (set by the onRequest hook of `registerAuth`). */
@@ -102,6 +159,8 @@ export interface AuthOptions {
   tokenVerifier: TokenVerifier;
   /** Requests per minute per token; 0 = off. */
   rateLimitPerMinute?: number;
+  /** Keep verified tokens until their exp (default true). */
+  cacheTokens?: boolean;
 }
 
 /** Rate limit (429) by token hash, then token check on every route but /health. */
@@ -112,13 +171,20 @@ export async function registerAuth(app: FastifyInstance, options: AuthOptions): 
       timeWindow: 60_000,
       keyGenerator: (request) => {
         const token = bearerToken(request);
-        return token ? `t:${tokenHash(token)}` : `ip:${request.ip}`;
+        return token ? `t:${tokenHashOf(request, token)}` : `ip:${request.ip}`;
       },
-      allowList: (request) => request.url === '/health',
+      allowList: (request) => isOpenPath(request.url),
     });
   }
+  const cache = options.cacheTokens === false ? undefined : new VerifiedTokenCache();
   app.addHook('onRequest', async (request) => {
-    if (request.url === '/health' || request.url.startsWith('/health?')) return;
-    request.caller = await authenticate(request, options.tokenVerifier);
+    if (isOpenPath(request.url)) return;
+    request.caller = await authenticate(request, options.tokenVerifier, cache);
   });
+}
+
+/** Paths without a token: the readiness probe and the Prometheus scrape (counts and timings, no personal data). */
+function isOpenPath(url: string): boolean {
+  const path = url.split('?')[0];
+  return path === '/health' || path === '/metrics';
 }

@@ -7,6 +7,7 @@ import { getDatabase, getPki } from '../cli/shared.ts';
 import type { ServiceDefinition } from '../cli/service.ts';
 import { buildFachdienst } from './app.ts';
 import { startRetentionJob } from './retention.ts';
+import { announceWorkerReady, isFachdienstWorker } from './cluster.ts';
 
 export const fachdienstService: ServiceDefinition = {
   name: 'fachdienst',
@@ -27,12 +28,14 @@ export const fachdienstService: ServiceDefinition = {
     });
     const address = await app.listen({ port: ctx.config.ports.fachdienst, host: ctx.config.host });
     if (ctx.config.ports.fachdienst === 0) baseUrl = `http://localhost:${new URL(address).port}`;
+    // In a cluster the primary runs the retention job once for all workers.
     const retention = startRetentionJob(database, {
-      intervalSeconds: ctx.config.retentionIntervalSeconds,
+      intervalSeconds: isFachdienstWorker() ? 0 : ctx.config.retentionIntervalSeconds,
       baseUrl,
       onError: (err) => ctx.log.error({ err: String(err) }, 'fachdienst retention run failed'),
     });
-    ctx.log.info({ baseUrl }, 'fachdienst ready');
+    ctx.log.info({ baseUrl, pid: process.pid }, 'fachdienst ready');
+    announceWorkerReady([baseUrl]);
     return {
       name: 'fachdienst',
       urls: [baseUrl],

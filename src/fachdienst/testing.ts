@@ -158,7 +158,12 @@ export interface PrescriptionOptions {
 
 /** The KBV bundle for a Task, QES-signed by the test HBA, as base64 (what $activate carries). */
 export function signedPrescription(world: World, taskId: string, flowType: string, options: PrescriptionOptions = {}): string {
-  const signingTime = options.signingTime ?? world.clock.now;
+  return signPrescription(options.signer ?? world.qes, taskId, flowType, { signingTime: world.clock.now, ...options });
+}
+
+/** The same with any HBA QES key (a platform started from a PKI directory, benchmarks). */
+export function signPrescription(qes: KeyAndCert, taskId: string, flowType: string, options: PrescriptionOptions = {}): string {
+  const signingTime = options.signingTime ?? new Date();
   const patient = options.patient ?? (flowType === '200' || flowType === '209' ? identityById('insured-weber')! : WHO.insured);
   const bundle = buildPrescriptionBundle({
     flowType,
@@ -173,7 +178,7 @@ export function signedPrescription(world: World, taskId: string, flowType: strin
     quantity: 1,
   });
   options.edit?.(bundle);
-  const der = signCades(Buffer.from(toXml(bundle), 'utf8'), options.signer ?? world.qes, { signingTime });
+  const der = signCades(Buffer.from(toXml(bundle), 'utf8'), options.signer ?? qes, { signingTime });
   return der.toString('base64');
 }
 
