@@ -25,6 +25,8 @@ export const fachdienstService: ServiceDefinition = {
       signer: pki.fachdienst,
       baseUrl: () => baseUrl,
       rateLimitPerMinute: ctx.config.rateLimitPerMinute,
+      // One JSON line per request (method, route, redacted URL, status, ms) and per failure; never a body.
+      logger: ctx.config.logLevel === 'silent' ? false : { level: ctx.config.logLevel, base: { service: 'fachdienst', pid: process.pid } },
     });
     const address = await app.listen({ port: ctx.config.ports.fachdienst, host: ctx.config.host });
     if (ctx.config.ports.fachdienst === 0) baseUrl = `http://localhost:${new URL(address).port}`;

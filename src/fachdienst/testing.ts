@@ -15,7 +15,7 @@ import { ERP_AUDIENCE, issueAccessToken, type TokenSigner } from '../idp/tokens.
 import { createTokenVerifier } from '../idp/verify.ts';
 import { identityById, insured, payer, pharmacies, physician, practice, type Identity } from '../seed/identities.ts';
 import type { Database } from '../storage/database.ts';
-import { buildFachdienst } from './app.ts';
+import { buildFachdienst, type FachdienstOptions } from './app.ts';
 import { NS } from './task-resource.ts';
 
 const ISSUER = 'http://idp.test';
@@ -68,7 +68,7 @@ export interface World {
   close(): Promise<void>;
 }
 
-export async function createWorld(database: Database, options: { rateLimitPerMinute?: number; signer?: KeyAndCert } = {}): Promise<World> {
+export async function createWorld(database: Database, options: { rateLimitPerMinute?: number; signer?: KeyAndCert; logger?: FachdienstOptions['logger'] } = {}): Promise<World> {
   const { pki, qes, fd, idp } = testPki();
   const signer: TokenSigner = { key: idp.key, alg: 'BP256R1', kid: 'puk_idp_sig', cert: idp.cert };
   const verifier = createTokenVerifier({ keys: [{ kid: 'puk_idp_sig', key: idp.key }], issuer: ISSUER });
@@ -96,6 +96,7 @@ export async function createWorld(database: Database, options: { rateLimitPerMin
     now: () => clock.now,
     baseUrl: BASE_URL,
     rateLimitPerMinute: options.rateLimitPerMinute ?? 0,
+    logger: options.logger,
   });
   const tokens = new Map<Who, string>();
   return {

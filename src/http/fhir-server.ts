@@ -152,7 +152,10 @@ export function createFhirServer(options: FhirServerOptions = {}): FastifyInstan
   });
 
   app.addHook('onResponse', async (request, reply) => {
-    request.log.info({ method: request.method, url: redactUrl(request.url), status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
+    request.log.info({
+      method: request.method, route: request.routeOptions?.url, url: redactUrl(request.url), status: reply.statusCode,
+      ms: Math.round(reply.elapsedTime * 10) / 10,
+    }, 'request');
   });
 
   app.setErrorHandler((error, request, reply) => {
