@@ -6,7 +6,7 @@
 // POSTs the signed challenge as a plain JWS, exchanges the code with a plain `code_verifier` instead of the
 // encrypted `key_verifier`, and gets the tokens as plain JWS instead of JWE under its token_key.
 import { createHash, randomUUID } from 'node:crypto';
-import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyReply } from 'fastify';
 import { certificateIdentity, parseCertificate } from '../crypto/certificate.ts';
 import { TrustError, TrustStore } from '../crypto/trust.ts';
 import { identities, identityById, kimAddress, type Identity } from '../seed/identities.ts';
@@ -77,7 +77,7 @@ function b64urlSha256(value: string): string {
 }
 
 export function createIdpApp(options: IdpAppOptions): FastifyInstance {
-  const app = Fastify({ logger: options.logger ?? false, bodyLimit: 64 * 1024, disableRequestLogging: true });
+  const app = Fastify({ logger: options.logger ?? false, bodyLimit: 64 * 1024, logController: new LogController({ disableRequestLogging: true }) });
   const issuerOf = () => (typeof options.issuer === 'function' ? options.issuer() : options.issuer).replace(/\/+$/, '');
   const audience = options.audience ?? ERP_AUDIENCE;
   const now = () => Math.floor((options.now ?? Date.now)() / 1000);

@@ -2,7 +2,7 @@
 // (EventService, CardService, SignatureService), bodies use the XSD element names (Context, CardHandle, PinTyp,
 // SignRequests…), so the mapping to the real SOAP interface is obvious. Errors: `{ error, message }` + status.
 // Also serves the test PKI's OCSP responder at /ocsp (the AIA URL written into the card certificates).
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import { createOcspResponder, ocspRoutes, RevocationRegistry } from '../crypto/ocsp.ts';
 import { parseCertificate, type LoadedPki } from '../crypto/pki.ts';
 import { PIN_RETRIES, type CardStore, type PinType, type SmartCard } from './cards.ts';
@@ -48,7 +48,7 @@ function pinTypeOf(card: SmartCard, value: unknown): PinType {
 }
 
 export function createKonnektorApp(options: KonnektorAppOptions): FastifyInstance {
-  const app = Fastify({ logger: options.logger ?? false, bodyLimit: 32 * 1024 * 1024, disableRequestLogging: true });
+  const app = Fastify({ logger: options.logger ?? false, bodyLimit: 32 * 1024 * 1024, logController: new LogController({ disableRequestLogging: true }) });
   const now = options.now ?? Date.now;
   const comfort = new ComfortSignatures(options.comfort, now);
   const pki = options.pki;
