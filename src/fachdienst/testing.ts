@@ -65,6 +65,8 @@ export interface World {
   ocspDown: { value: boolean };
   identity(who: Who): Identity;
   token(who: Who): Promise<string>;
+  /** A token of any seeded identity (e.g. each of the 22 pharmacies). */
+  tokenOf(identity: Identity): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -110,6 +112,7 @@ export async function createWorld(database: Database, options: { rateLimitPerMin
       }
       return t;
     },
+    tokenOf: (identity) => issueAccessToken(signer, identity, { issuer: ISSUER, audience: ERP_AUDIENCE, lifetimeSeconds: 3600 }),
     close: () => app.close(),
   };
 }
