@@ -2,6 +2,7 @@
 import cluster from 'node:cluster';
 import { mkdirSync } from 'node:fs';
 import { ConfigError, HTTP_SERVICES, loadConfig, type Config, type HttpService, type PortName } from '../config.ts';
+import { pkiCommand } from '../crypto/cli.ts';
 import { createSharedResources } from './resources.ts';
 import type { Logger, RunningService, ServiceContext, ServiceDefinition } from './service.ts';
 import { serviceByName, services } from './services.ts';
@@ -12,6 +13,7 @@ const USAGE = `Usage: erx <command>
   erx start                 start every service in this process (embedded PGlite unless DATABASE_URL is set)
   erx serve <service>       start one service (${'<names>'})
   erx services              list the services
+  erx pki list|revoke|revoked  the test PKI: list cards, revoke a card (e.g. erx pki revoke physician-berger)
   erx help                  this text
 
 Configuration comes from the environment (see README): ERX_<SERVICE>_PORT, ERX_DATA_DIR, DATABASE_URL, ERX_DEV, …`;
@@ -116,6 +118,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     throw err;
   }
+  if (command === 'pki') return pkiCommand(argv.slice(1), { dataDir: config.dataDir });
   let definitions: ServiceDefinition[];
   if (command === 'start') {
     definitions = services;
