@@ -1,7 +1,7 @@
 // Who is calling: every Fachdienst request carries an IDP access token (erp-api §1.1); the role comes from the
 // `professionOID` claim, the identity (Telematik-ID or KVNR) from `idNummer`. Rate limiting is keyed by the token.
 import { createHash } from 'node:crypto';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import rateLimit from '@fastify/rate-limit';
 import { FhirError, forbidden } from '../fhir/errors.ts';
 import type { AccessTokenClaims } from '../idp/tokens.ts';
@@ -163,22 +163,63 @@ export interface AuthOptions {
   cacheTokens?: boolean;
 }
 
-/** Rate limit (429) by token hash, then token check on every route but /health. */
+type StoreCallback = (err: Error | null, result: { current: number; ttl: number }) => void;
+
+/**
+ * Fixed-window counters for @fastify/rate-limit. Its LocalStore hands every caller the same mutable counter object
+ * and the plugin reads it after an `await`: a burst arriving in one tick all saw the final count, so even the first
+ * `max` requests of a flood got 429. This store answers each call with its own snapshot. Bounded like an LRU.
+ */
+export class RateLimitStore {
+  private readonly windows = new Map<string, { count: number; resetAt: number }>();
+  constructor(private readonly maxKeys = 20_000) {}
+
+  incr(key: string, cb: StoreCallback, timeWindow: number): void {
+    const now = Date.now();
+    let w = this.windows.get(key);
+    if (!w || w.resetAt <= now) {
+      this.windows.delete(key);
+      if (this.windows.size >= this.maxKeys) this.windows.delete(this.windows.keys().next().value as string);
+      w = { count: 0, resetAt: now + timeWindow };
+      this.windows.set(key, w);
+    }
+    w.count++;
+    cb(null, { current: w.count, ttl: w.resetAt - now });
+  }
+
+  read(key: string, cb: StoreCallback, timeWindow: number): void {
+    const now = Date.now();
+    const w = this.windows.get(key);
+    cb(null, w && w.resetAt > now ? { current: w.count, ttl: w.resetAt - now } : { current: 0, ttl: timeWindow });
+  }
+
+  child(): RateLimitStore {
+    return this;
+  }
+}
+
+/**
+ * Rate limit (429) by token hash, then the token check, on every route but /health and /metrics. Both run in one
+ * onRequest hook in this order: the plugin's own per-route hook would run after the token check, so a flood of
+ * forged tokens would cost a signature check each and never be limited.
+ */
 export async function registerAuth(app: FastifyInstance, options: AuthOptions): Promise<void> {
+  let limit: ((request: FastifyRequest, reply: FastifyReply) => Promise<void>) | undefined;
   if (options.rateLimitPerMinute && options.rateLimitPerMinute > 0) {
-    await app.register(rateLimit, {
+    await app.register(rateLimit, { global: false, store: class extends RateLimitStore {} as never });
+    limit = app.rateLimit({
       max: options.rateLimitPerMinute,
       timeWindow: 60_000,
       keyGenerator: (request) => {
         const token = bearerToken(request);
         return token ? `t:${tokenHashOf(request, token)}` : `ip:${request.ip}`;
       },
-      allowList: (request) => isOpenPath(request.url),
-    });
+    }) as unknown as typeof limit;
   }
   const cache = options.cacheTokens === false ? undefined : new VerifiedTokenCache();
-  app.addHook('onRequest', async (request) => {
+  app.addHook('onRequest', async (request, reply) => {
     if (isOpenPath(request.url)) return;
+    if (limit) await limit(request, reply);
     request.caller = await authenticate(request, options.tokenVerifier, cache);
   });
 }
