@@ -1,4 +1,5 @@
-// Test world for the browser suites: the real platform (IDP, VZD, KIM, Fachdienst, web) in-process on free ports
+// Test world for the browser suites: the real platform (IDP, VZD, KIM, Fachdienst, web; with `practice` also the
+// Konnektor and the practice module) in-process on free ports
 // with a temp data dir, prescriptions issued through the Fachdienst with the seeded HBA's QES, Chromium pages
 // signed in as seeded identities, accessibility checks and screenshots under test-output/screenshots/.
 import assert from 'node:assert/strict';
@@ -19,6 +20,8 @@ import { buildPrescriptionBundle } from '../src/fhir/kbv/build-bundle.ts';
 import { berlinDay } from '../src/fhir/kbv/dates.ts';
 import { idpService } from '../src/idp/service.ts';
 import { kimServiceDefinition } from '../src/kim/service.ts';
+import { konnektorService } from '../src/konnektor/service.ts';
+import { practiceService } from '../src/practice/service.ts';
 import { identityById, physician, practice } from '../src/seed/identities.ts';
 import { vzdService } from '../src/vzd/service.ts';
 import { webService } from '../src/web/service.ts';
@@ -33,14 +36,23 @@ export interface Platform {
   browser: Browser;
   web: string;
   fachdienst: string;
+  /** The practice module's base URL (RED API), when started with `practice`. */
+  practice: string;
   token(identityId: string): Promise<string>;
   prescribe(options: { patient: string; flowType?: string; medication: string; pzn?: string }): Promise<{ id: string; accessCode: string }>;
-  page(app: 'insured' | 'pharmacy', identityId: string): Promise<Page>;
+  page(app: 'insured' | 'pharmacy' | 'practice', identityId: string): Promise<Page>;
   stop(): Promise<void>;
 }
 
+export interface PlatformOptions {
+  /** Also the simulated Konnektor and the practice module (signing UI tests). */
+  practice?: boolean;
+  /** More environment for loadConfig, e.g. ERX_PIN_PROMPT. */
+  env?: Record<string, string>;
+}
+
 /** Starts everything, or returns undefined when no Chromium is there (the caller skips). */
-export async function startPlatform(): Promise<Platform | undefined> {
+export async function startPlatform(options: PlatformOptions = {}): Promise<Platform | undefined> {
   let browser: Browser | undefined;
   try {
     browser = await launchBrowser();
@@ -54,10 +66,14 @@ export async function startPlatform(): Promise<Platform | undefined> {
   const config = loadConfig({
     ERX_DATA_DIR: dir, ERX_DEV: '1', ERX_LOG_LEVEL: 'silent', ERX_RETENTION_INTERVAL: '0', ERX_RATE_LIMIT: '0',
     ERX_IDP_PORT: '0', ERX_VZD_PORT: '0', ERX_VZD_LDAP_PORT: '0', ERX_KIM_SMTP_PORT: '0', ERX_KIM_POP3_PORT: '0',
-    ERX_FACHDIENST_PORT: '0', ERX_WEB_PORT: '0', ERX_KONNEKTOR_PORT: '0', ERX_PRACTICE_PORT: '0',
+    ERX_FACHDIENST_PORT: '0', ERX_WEB_PORT: '0', ERX_KONNEKTOR_PORT: '0', ERX_PRACTICE_PORT: '0', ...options.env,
   });
   const quiet = { info() {}, warn() {}, error() {} };
-  const platform = await startServices(config, [idpService, vzdService, kimServiceDefinition, fachdienstService, webService], quiet);
+  // The order of `erx start` (src/cli/services.ts): each service reads the URLs of those before it.
+  const services = options.practice
+    ? [idpService, konnektorService, vzdService, kimServiceDefinition, fachdienstService, practiceService, webService]
+    : [idpService, vzdService, kimServiceDefinition, fachdienstService, webService];
+  const platform = await startServices(config, services, quiet);
   const pki = await loadPki(join(dir, 'pki'));
   mkdirSync(SCREENSHOTS, { recursive: true });
 
@@ -81,6 +97,7 @@ export async function startPlatform(): Promise<Platform | undefined> {
     config, pki, browser, token,
     web: config.urls.web,
     fachdienst: config.urls.fachdienst,
+    practice: config.urls.practice,
     async prescribe({ patient: patientId, flowType = '160', medication, pzn = '06313728' }) {
       const patient = identityById(patientId)!;
       const task = await fd('POST', '/Task/$create', practice.id, {

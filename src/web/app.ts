@@ -1,7 +1,7 @@
 // The web service: the built browser app (insured, pharmacy, practice) and a same-origin backend-for-frontend
-// under /api that forwards to the platform's public APIs only: Fachdienst and VZD (FHIR), IDP (sign-in), and the
-// KIM mailbox of the signed-in pharmacy over POP3 (browsers cannot speak POP3). Tokens, KVNRs, AccessCodes and
-// Secrets pass through but are never logged.
+// under /api that forwards to the platform's public APIs only: Fachdienst and VZD (FHIR), IDP (sign-in), the
+// KIM mailbox of the signed-in pharmacy over POP3 (browsers cannot speak POP3), and the signing UI API of the
+// signed-in physician's practice. Tokens, KVNRs, AccessCodes, Secrets and PINs pass through but are never logged.
 import { join } from 'node:path';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { verifyCades } from '../crypto/cades.ts';
@@ -22,8 +22,8 @@ import { resolveStaticPath, sendStaticFile } from './static.ts';
 export interface WebAppOptions {
   /** The built app (web/dist). */
   distDir: string;
-  /** Base URLs, read per request (services started on port 0 publish theirs late). */
-  urls: () => { fachdienst: string; vzd: string; idp: string };
+  /** Base URLs, read per request (services started on port 0 publish theirs late). No practice: /api/practice is 503. */
+  urls: () => { fachdienst: string; vzd: string; idp: string; practice?: string };
   /** The KIM POP3 server the pharmacy inbox reads from. */
   pop3: () => { host: string; port: number };
   /** Verifies the bearer token for the endpoints that act on the caller's identity (KIM inbox, prescription check). */
@@ -44,6 +44,9 @@ export const APPS = ['insured', 'pharmacy', 'practice'] as const;
 const FACHDIENST_RESOURCES = ['Task', 'MedicationDispense', 'Communication', 'AuditEvent', 'metadata', 'Device'];
 const VZD_RESOURCES = ['Organization', 'HealthcareService', 'Location', 'Endpoint', 'PractitionerRole'];
 const PHARMACY_ROLES: string[] = [PROFESSION.publicPharmacy, PROFESSION.hospitalPharmacy];
+const PRACTICE_ROLES: string[] = [PROFESSION.physician, PROFESSION.practice];
+/** The practice module's signing UI API (`/{tenant}/ui/…`); its RED interchange API is for practice software only. */
+const PRACTICE_UI_RESOURCES = ['requests', 'sign', 'batches', 'comfort', 'signature-mode'];
 const SAFE_PATH = /^[A-Za-z0-9$._-]+(\/[A-Za-z0-9$._-]+)*$/;
 const UPSTREAM_TIMEOUT_MS = 15_000;
 
@@ -81,6 +84,13 @@ function jsonBody(request: FastifyRequest): Record<string, unknown> {
   } catch {
     throw new ApiError(400, 'Der Body ist kein JSON-Objekt');
   }
+}
+
+/** The RED tenant of a physician (through their practice) or of a practice, by Telematik-ID. */
+export function practiceTenantOf(telematikId: string): string | undefined {
+  const identity = identities.find((i) => i.telematikId === telematikId && (i.role === 'physician' || i.role === 'practice'));
+  const practice = identity?.role === 'practice' ? identity : identities.find((i) => i.id === identity?.organization);
+  return practice?.tenant;
 }
 
 export function buildWebApp(options: WebAppOptions): FastifyInstance {
@@ -143,8 +153,9 @@ export function buildWebApp(options: WebAppOptions): FastifyInstance {
     const type = response.headers.get('content-type');
     if (type) reply.header('content-type', type);
     reply.code(response.status);
-    const text = await response.text();
-    return reply.send(text === '' ? undefined : text);
+    // Bytes, not text: the practice's printout is a PDF.
+    const body = Buffer.from(await response.arrayBuffer());
+    return reply.send(body.length === 0 ? undefined : body);
   }
 
   const fachdienst = async (request: FastifyRequest, reply: FastifyReply) => {
@@ -172,8 +183,9 @@ export function buildWebApp(options: WebAppOptions): FastifyInstance {
     if (!response.ok) throw new ApiError(502, 'Der IDP ist nicht erreichbar');
     const list = (await response.json()) as { id: string; role: string; name: string; kvnr?: string; telematikId?: string }[];
     // Only what the sign-in page shows: never the KIM passwords the dev list carries.
+    // role may list several, e.g. physician,practice
     return list
-      .filter((i) => !role || i.role === role)
+      .filter((i) => !role || role.split(',').includes(i.role))
       .map((i) => ({ id: i.id, role: i.role, name: i.name, ...(i.kvnr ? { kvnr: i.kvnr } : {}), ...(i.telematikId ? { telematikId: i.telematikId } : {}) }));
   });
 
@@ -205,8 +217,8 @@ export function buildWebApp(options: WebAppOptions): FastifyInstance {
     return { access_token: body.access_token, expires_in: body.expires_in, method: 'dev-token' };
   });
 
-  // ---- pharmacy: verified prescription and KIM inbox ---------------------------------------------------------
-  async function pharmacyCaller(request: FastifyRequest): Promise<AccessTokenClaims> {
+  // ---- callers acting on their own identity ------------------------------------------------------------------
+  async function verifiedCaller(request: FastifyRequest, roles: string[], refusal: string): Promise<AccessTokenClaims> {
     const token = bearer(request).slice('Bearer '.length);
     let claims: AccessTokenClaims;
     try {
@@ -214,9 +226,27 @@ export function buildWebApp(options: WebAppOptions): FastifyInstance {
     } catch {
       throw new ApiError(401, 'Die Anmeldung ist abgelaufen oder ungültig; bitte neu anmelden');
     }
-    if (!PHARMACY_ROLES.includes(claims.professionOID)) throw new ApiError(403, 'Nur für Apotheken');
+    if (!roles.includes(claims.professionOID)) throw new ApiError(403, refusal);
     return claims;
   }
+  const pharmacyCaller = (request: FastifyRequest) => verifiedCaller(request, PHARMACY_ROLES, 'Nur für Apotheken');
+
+  // ---- practice: the signing UI API of the caller's practice (tenant from the token, never from the browser) -----
+  const practiceUi = async (request: FastifyRequest, reply: FastifyReply) => {
+    const claims = await verifiedCaller(request, PRACTICE_ROLES, 'Nur für Ärztinnen, Ärzte und Praxen');
+    const tenant = practiceTenantOf(claims.idNummer);
+    if (!tenant) throw new ApiError(403, 'Für diese Praxis ist kein Praxismodul-Mandant eingerichtet');
+    const rest = upstreamPath((request.params as { '*': string })['*'], PRACTICE_UI_RESOURCES);
+    const base = options.urls().practice;
+    if (!base) throw new ApiError(503, 'Das Praxismodul ist nicht eingerichtet');
+    const withBody = request.method === 'POST' && Buffer.isBuffer(request.body) && request.body.length > 0;
+    const headers: Record<string, string> = { accept: 'application/json', ...(withBody ? { 'content-type': 'application/json' } : {}) };
+    return forward(request, reply, `${base}/${tenant}/ui/${rest}${queryOf(request)}`, headers, withBody);
+  };
+  app.get('/api/practice/*', practiceUi);
+  app.post('/api/practice/*', practiceUi);
+
+  // ---- pharmacy: verified prescription and KIM inbox ---------------------------------------------------------
 
   app.post('/api/pharmacy/prescription', async (request) => {
     await pharmacyCaller(request);

@@ -9,7 +9,7 @@ export const WEB_DIR = resolve(fileURLToPath(new URL('../../web', import.meta.ur
 const REPO_DIR = resolve(WEB_DIR, '..');
 const STAMP = '.build-stamp';
 /** Everything the bundle is made from: the web project and the shared client logic it imports. */
-const SOURCES = ['web/src', 'web/index.html', 'web/insured', 'web/pharmacy', 'web/practice', 'web/vite.config.ts', 'src/insured', 'src/pharmacy', 'src/fhir'];
+const SOURCES = ['web/src', 'web/index.html', 'web/insured', 'web/pharmacy', 'web/practice', 'web/vite.config.ts', 'src/insured', 'src/pharmacy', 'src/practice/signing-view.ts', 'src/fhir'];
 
 function newestMtime(path: string): number {
   let info;
