@@ -5,6 +5,7 @@ import type { KeyAndCert } from '../crypto/pki.ts';
 import type { OcspChecker } from '../crypto/ocsp.ts';
 import type { TrustStore } from '../crypto/trust.ts';
 import { createFhirServer } from '../http/fhir-server.ts';
+import { notFound } from '../fhir/errors.ts';
 import type { Database } from '../storage/database.ts';
 import { registerAuth, type TokenVerifier } from './auth.ts';
 import { registerMetrics } from './metrics.ts';
@@ -72,6 +73,18 @@ function applyRoleDefaultFormat(app: FastifyInstance): void {
   });
 }
 
+/** FHIR logical ids (R4 `id`): a path parameter outside this is no resource of ours (404), and never reaches SQL. */
+const FHIR_ID = /^[A-Za-z0-9\-.]{1,64}$/;
+
+function rejectMalformedIds(app: FastifyInstance): void {
+  app.addHook('onRequest', async (request) => {
+    const params = request.params as Record<string, unknown> | undefined;
+    for (const value of Object.values(params ?? {})) {
+      if (typeof value !== 'string' || !FHIR_ID.test(value)) throw notFound('Ressource nicht gefunden');
+    }
+  });
+}
+
 export async function buildFachdienst(options: FachdienstOptions): Promise<FastifyInstance> {
   const ctx = createContext(options);
   const app = createFhirServer({
@@ -84,6 +97,7 @@ export async function buildFachdienst(options: FachdienstOptions): Promise<Fasti
   registerMetrics(app);
   await registerAuth(app, { tokenVerifier: options.tokenVerifier, rateLimitPerMinute: options.rateLimitPerMinute });
   applyRoleDefaultFormat(app);
+  rejectMalformedIds(app);
   registerCreate(app, ctx);
   registerActivate(app, ctx);
   registerAccept(app, ctx);

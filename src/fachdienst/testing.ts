@@ -65,8 +65,8 @@ export interface World {
   ocspDown: { value: boolean };
   identity(who: Who): Identity;
   token(who: Who): Promise<string>;
-  /** A token of any seeded identity (e.g. each of the 22 pharmacies). */
-  tokenOf(identity: Identity): Promise<string>;
+  /** A token of any seeded identity (e.g. each of the 22 pharmacies); `options` make expired or misdirected ones. */
+  tokenOf(identity: Identity, options?: { now?: Date; lifetimeSeconds?: number; audience?: string; issuer?: string }): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -112,7 +112,9 @@ export async function createWorld(database: Database, options: { rateLimitPerMin
       }
       return t;
     },
-    tokenOf: (identity) => issueAccessToken(signer, identity, { issuer: ISSUER, audience: ERP_AUDIENCE, lifetimeSeconds: 3600 }),
+    tokenOf: (identity, o = {}) => issueAccessToken(signer, identity, {
+      issuer: o.issuer ?? ISSUER, audience: o.audience ?? ERP_AUDIENCE, lifetimeSeconds: o.lifetimeSeconds ?? 3600, now: o.now,
+    }),
     close: () => app.close(),
   };
 }
