@@ -109,9 +109,9 @@ describe('signing UI, dev mode (the terminal enters the PIN)', () => {
 
     // Comfort signature on: the mode line shows the remaining count and time; the batch uses it.
     const modeLine = page.getByTestId('signature-mode');
-    await page.getByRole('switch', { name: /Komfortsignatur/ }).click();
+    await page.getByRole('switch', { name: 'Komfortsignatur' }).click();
     await modeLine.getByText(/Komfortsignatur aktiv: noch \d+ Signaturen, noch \d+ h/).waitFor();
-    assert.equal(await page.getByRole('switch', { name: /Komfortsignatur/ }).getAttribute('aria-checked'), 'true');
+    assert.equal(await page.getByRole('switch', { name: 'Komfortsignatur' }).getAttribute('aria-checked'), 'true');
     const remaining = () => modeLine.textContent().then((s) => Number(/noch (\d+) Signaturen/.exec(s ?? '')?.[1]));
     const before = await remaining();
 
@@ -152,7 +152,7 @@ describe('signing UI, ERX_PIN_PROMPT=1 (the PIN comes from the UI)', () => {
   before(async () => { platform = await startFor({ ERX_PIN_PROMPT: '1' }); });
   after(async () => { await platform?.stop(); });
 
-  test('PIN dialog: modal with focus kept inside, Escape closes; wrong PIN shows the remaining tries; the right PIN signs', async (t) => {
+  test('PIN dialog: modal with focus kept inside, Escape closes; wrong PIN shows the remaining tries; the right PIN signs; comfort signature on with the PIN', async (t) => {
     const p = platform;
     if (!p) return t.skip(CHROMIUM_SKIP);
     const requests = await createRequests(p, insured.slice(0, 2));
@@ -193,5 +193,13 @@ describe('signing UI, ERX_PIN_PROMPT=1 (the PIN comes from the UI)', () => {
     for (const r of requests) await results.locator(`tr[data-result="${r.id}"]`).getByText(/^Signiert/).waitFor();
     await page.getByText('Keine offenen Verordnungen.').waitFor();
     await checkAccessibility(page, 'practice results (PIN prompt)');
+
+    // Comfort signature with the PIN prompt: switching it on asks for the PIN in the same dialog.
+    await page.getByRole('switch', { name: 'Komfortsignatur' }).click();
+    const comfort = page.getByRole('dialog', { name: 'HBA-PIN für die Komfortsignatur' });
+    await comfort.getByLabel('PIN.QES').fill(DEV_PIN);
+    await comfort.getByRole('button', { name: 'Komfortsignatur einschalten' }).click();
+    await comfort.waitFor({ state: 'detached' });
+    await page.getByTestId('signature-mode').getByText(/Komfortsignatur aktiv: noch \d+ Signaturen/).waitFor();
   });
 });

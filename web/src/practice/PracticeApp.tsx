@@ -209,8 +209,8 @@ function SignatureModeCard({ mode, busy, onToggle }: { mode?: SignatureMode; bus
     <section className="card" aria-labelledby="mode-h">
       <h2 id="mode-h">Signaturmodus</h2>
       {mode && <p data-testid="signature-mode">{signatureModeText(mode)}</p>}
-      <button type="button" role="switch" aria-checked={on} className={on ? '' : 'secondary'} disabled={!mode || busy} onClick={onToggle}>
-        Komfortsignatur {on ? 'an' : 'aus'}
+      <button type="button" role="switch" aria-checked={on} aria-label="Komfortsignatur" className={on ? '' : 'secondary'} disabled={!mode || busy} onClick={onToggle}>
+        Komfortsignatur: {on ? 'an' : 'aus'}
       </button>
     </section>
   );
@@ -220,7 +220,7 @@ function BatchProgressCard({ batch }: { batch: RunningBatch }) {
   const p = batch.progress;
   const percent = progressPercent(p);
   const text = p.state === 'running'
-    ? `Stapelsignatur läuft: ${p.done + p.failed} von ${p.total} verarbeitet`
+    ? `Signatur läuft: ${p.done + p.failed} von ${p.total} verarbeitet`
     : p.state === 'finished'
       ? `Fertig: ${p.done} signiert${p.failed ? `, ${p.failed} fehlgeschlagen` : ''}`
       : `Abgebrochen${p.done ? ` nach ${p.done} signierten` : ''}; die übrigen Verordnungen sind wieder offen`;
