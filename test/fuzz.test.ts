@@ -186,7 +186,7 @@ test(`fuzz: ${COUNT} hostile requests across all endpoints (seed ${SEED})`, { ti
     const f = format();
     const id = r.pick(pathIds);
     const op = r.pick(['$create', '$activate', '$accept', '$reject', '$dispense', '$close', '$abort', 'GET Task', 'GET Task/id', 'GET MD', 'POST Comm', 'GET Comm', 'GET Comm/id', 'DELETE Comm', 'GET Audit', 'GET Audit/id', 'GET metadata', 'GET Device', 'PUT Task', 'PATCH Task', 'GET random']);
-    const auth = r.next() < 0.03 ? {} : { authorization: (r.next() < 0.9 ? 'Bearer ' : r.pick(['bearer ', 'Basic ', 'Bearer  ', 'Bearer\t'])) + anyToken() };
+    const auth: Record<string, string> = r.next() < 0.03 ? {} : { authorization: (r.next() < 0.9 ? 'Bearer ' : r.pick(['bearer ', 'Basic ', 'Bearer  ', 'Bearer\t'])) + anyToken() };
     const headers: Record<string, string> = { ...auth, accept: r.pick([`application/fhir+${f}`, '*/*', 'text/html', '', 'application/fhir+json;q=0, application/fhir+xml;q=0']) };
     if (r.next() < 0.3) headers['x-accesscode'] = r.pick(secrets).replace(/.$/, 'z');
     if (drafts.some((d) => d.id === id) && op === '$activate' && r.next() < 0.8) headers['x-accesscode'] = drafts.find((d) => d.id === id)!.accessCode;

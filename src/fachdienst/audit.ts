@@ -119,10 +119,10 @@ export function buildAuditEvent(input: AuditInput, id: string = randomUUID()): A
   };
 }
 
-/** Stores an AuditEvent; pass the transaction of the change it records. */
-export async function recordAudit(db: Kysely<any>, input: AuditInput): Promise<void> {
+/** The fachdienst_audit_event row for an event. */
+export function auditRow(input: AuditInput): Record<string, unknown> {
   const event = buildAuditEvent(input);
-  await db.insertInto('fachdienst_audit_event').values({
+  return {
     id: event.id,
     kvnr: input.kvnr,
     prescription_id: input.prescriptionId,
@@ -130,5 +130,10 @@ export async function recordAudit(db: Kysely<any>, input: AuditInput): Promise<v
     action: event.action,
     kind: input.kind,
     resource: JSON.stringify(event),
-  }).execute();
+  };
+}
+
+/** Stores an AuditEvent; pass the transaction of the change it records. */
+export async function recordAudit(db: Kysely<any>, input: AuditInput): Promise<void> {
+  await db.insertInto('fachdienst_audit_event').values(auditRow(input)).execute();
 }

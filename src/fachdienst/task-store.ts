@@ -7,6 +7,7 @@ import { formatPrescriptionId } from '../fhir/identifiers.ts';
 import { notFound } from '../fhir/errors.ts';
 import type { Resource } from '../fhir/types.ts';
 import type { TaskStatus } from './task-state.ts';
+import { auditRow, type AuditInput } from './audit.ts';
 
 export interface TaskRecord {
   id: string;
@@ -148,16 +149,22 @@ export class TaskStore {
 
   /**
    * Locks the Task, lets `fn` check it and say what changes (it may write related rows with `tx`), writes the
-   * change, commits. A thrown error rolls everything back. 404 when the Task does not exist.
+   * change and the AuditEvent `fn` names, commits. A thrown error rolls everything back. 404 when the Task does not exist.
    */
-  async updateTask<T>(id: string, fn: (task: TaskRecord, tx: Tx) => Promise<{ patch?: Partial<TaskRecord>; result: T }>): Promise<T> {
+  async updateTask<T>(id: string, fn: (task: TaskRecord, tx: Tx) => Promise<{ patch?: Partial<TaskRecord>; audit?: AuditInput; result: T }>): Promise<T> {
     return this.database.transaction(async (tx) => {
       const row = await tx.selectFrom('fachdienst_task').selectAll().where('id', '=', id).forUpdate().executeTakeFirst();
       if (!row) throw notFound(`Task ${id} nicht gefunden`);
       const task = fromRow(row);
-      const { patch, result } = await fn(task, tx);
-      if (patch && Object.keys(patch).length > 0) {
-        await tx.updateTable('fachdienst_task').set(toColumns(patch)).where('id', '=', id).execute();
+      const { patch, audit, result } = await fn(task, tx);
+      const changes = patch && Object.keys(patch).length > 0 ? toColumns(patch) : undefined;
+      if (changes && audit) {
+        // One round trip for both: a data-modifying WITH runs exactly once, in the same statement and transaction.
+        await tx.with('task_update', (db) => db.updateTable('fachdienst_task').set(changes).where('id', '=', id))
+          .insertInto('fachdienst_audit_event').values(auditRow(audit)).execute();
+      } else {
+        if (changes) await tx.updateTable('fachdienst_task').set(changes).where('id', '=', id).execute();
+        if (audit) await tx.insertInto('fachdienst_audit_event').values(auditRow(audit)).execute();
       }
       return result;
     });

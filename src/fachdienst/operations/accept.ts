@@ -6,7 +6,6 @@ import { randomToken } from '../../fhir/identifiers.ts';
 import { berlinDay } from '../../fhir/kbv/dates.ts';
 import type { Binary, Bundle } from '../../fhir/types.ts';
 import { requireRole, type Caller } from '../auth.ts';
-import { recordAudit } from '../audit.ts';
 import { accessCodeOf, assertAccessCode, taskIdOf, type FachdienstContext } from '../context.ts';
 import { PROFILE, collectionBundle, entry, renderTask } from '../task-resource.ts';
 import type { TaskRecord } from '../task-store.ts';
@@ -65,8 +64,7 @@ export function registerAccept(app: FastifyInstance, ctx: FachdienstContext): vo
       assertAcceptRole(caller, locked.flowType);
       checkAccept(locked, caller, accessCode, today);
       const patch: Partial<TaskRecord> = { status: 'in-progress', secret: randomToken(), owner: caller.id, acceptedAt: now, lastModified: now };
-      await recordAudit(tx, { kind: 'accept', kvnr: locked.kvnr as string, prescriptionId: id, caller, recorded: now, baseUrl: ctx.baseUrl });
-      return { patch, result: { ...locked, ...patch } };
+      return { patch, audit: { kind: 'accept', kvnr: locked.kvnr as string, prescriptionId: id, caller, recorded: now, baseUrl: ctx.baseUrl }, result: { ...locked, ...patch } };
     });
     const bundle = pharmacyTaskBundle(ctx, task, `${ctx.baseUrl}/Task/${id}/$accept/`, now);
     bundle.meta = { profile: [PROFILE('GEM_ERP_PR_Bundle_OP_Accept')] };

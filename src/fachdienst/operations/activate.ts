@@ -8,7 +8,6 @@ import { validatePrescriptionBundle } from '../../fhir/kbv/prescription-bundle.t
 import { computeTaskDates } from '../../fhir/kbv/dates.ts';
 import type { Binary, Bundle, Parameters } from '../../fhir/types.ts';
 import { requireRole } from '../auth.ts';
-import { recordAudit } from '../audit.ts';
 import { accessCodeOf, assertAccessCode, taskIdOf, type FachdienstContext } from '../context.ts';
 import { renderTask } from '../task-resource.ts';
 import type { TaskRecord } from '../task-store.ts';
@@ -84,8 +83,7 @@ export function registerActivate(app: FastifyInstance, ctx: FachdienstContext): 
         bundle,
         isPkv: facts.coverage.type === 'PKV',
       };
-      await recordAudit(tx, { kind: 'activate', kvnr, prescriptionId: id, caller, recorded: now, baseUrl: ctx.baseUrl });
-      return { patch, result: { ...locked, ...patch } };
+      return { patch, audit: { kind: 'activate', kvnr, prescriptionId: id, caller, recorded: now, baseUrl: ctx.baseUrl }, result: { ...locked, ...patch } };
     });
 
     let status = 200;

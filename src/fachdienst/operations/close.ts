@@ -4,7 +4,6 @@ import type { FastifyInstance } from 'fastify';
 import { forbidden, gone } from '../../fhir/errors.ts';
 import type { Parameters } from '../../fhir/types.ts';
 import { requireRole } from '../auth.ts';
-import { recordAudit } from '../audit.ts';
 import { assertSecret, secretOf, taskIdOf, type FachdienstContext } from '../context.ts';
 import { buildReceipt } from '../receipt.ts';
 import type { TaskRecord } from '../task-store.ts';
@@ -35,8 +34,7 @@ export function registerClose(app: FastifyInstance, ctx: FachdienstContext): voi
       }
       const built = await buildReceipt(ctx, { task, beneficiary: caller.id, closedAt: now });
       patch.receipt = built;
-      await recordAudit(tx, { kind: 'close', kvnr: task.kvnr as string, prescriptionId: id, caller, recorded: now, baseUrl: ctx.baseUrl });
-      return { patch, result: built };
+      return { patch, audit: { kind: 'close', kvnr: task.kvnr as string, prescriptionId: id, caller, recorded: now, baseUrl: ctx.baseUrl }, result: built };
     });
     return reply.fhir(receipt);
   });
