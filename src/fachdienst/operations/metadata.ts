@@ -4,7 +4,7 @@ import type { CapabilityStatement } from '../../fhir/types.ts';
 import type { FachdienstContext } from '../context.ts';
 import { PROFILE } from '../task-resource.ts';
 
-const OPERATION_DEF = (name: string) => ({ name, definition: `http://gematik.de/fhir/erp/OperationDefinition/${name.charAt(0).toUpperCase()}${name.slice(1)}OperationDefinition` });
+const OPERATION_DEF = (name: string) => ({ name, definition: `https://gematik.de/fhir/erp/OperationDefinition/${name.charAt(0).toUpperCase()}${name.slice(1)}OperationDefinition` });
 
 export function capabilityStatement(ctx: FachdienstContext): CapabilityStatement {
   return {
