@@ -21,6 +21,8 @@ export const HTTP_SERVICES: HttpService[] = ['fachdienst', 'practice', 'idp', 'k
 export interface Config {
   /** Dev mode: `/dev/identities`, `/dev/token`, the simulated terminal enters PINs. Default on; ERX_DEV=0 turns it off. */
   dev: boolean;
+  /** Demo prescriptions on the first `erx start` of a data directory (ERX_DEMO, default: on in dev mode). */
+  demo: boolean;
   /** ERX_PIN_PROMPT=1: the physician confirms the HBA PIN in the practice UI. */
   pinPrompt: boolean;
   dataDir: string;
@@ -108,6 +110,7 @@ export function loadConfig(env: Env = process.env): Config {
   }
   return {
     dev,
+    demo: parseBool(env, 'ERX_DEMO', dev),
     pkiCurve,
     pinPrompt: parseBool(env, 'ERX_PIN_PROMPT', false),
     dataDir: resolve(env.ERX_DATA_DIR || './data'),

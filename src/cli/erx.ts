@@ -4,6 +4,7 @@ import { mkdirSync } from 'node:fs';
 import { ConfigError, HTTP_SERVICES, loadConfig, type Config, type HttpService, type PortName } from '../config.ts';
 import { pkiCommand } from '../crypto/cli.ts';
 import { createSharedResources } from './resources.ts';
+import { demoSeeded, seedDemoData, type DemoResult } from '../seed/demo.ts';
 import type { Logger, RunningService, ServiceContext, ServiceDefinition } from './service.ts';
 import { serviceByName, services } from './services.ts';
 import { startFachdienstCluster } from '../fachdienst/cluster.ts';
@@ -82,9 +83,18 @@ export function adoptActualPorts(config: Config, service: RunningService): void 
   }
 }
 
-function printBanner(config: Config, running: RunningService[]): void {
+function printBanner(config: Config, running: RunningService[], demo?: DemoResult): void {
   const lines = ['', 'E-Rezept platform is running:'];
   for (const s of running) lines.push(`  ${s.name.padEnd(11)} ${s.urls.join('  ')}`);
+  const web = running.find((s) => s.name === 'web');
+  if (web) {
+    const base = web.urls[0];
+    lines.push('', `  apps        ${base}/insured/  ${base}/pharmacy/  ${base}/practice/`);
+  }
+  if (demo) {
+    lines.push(`  demo data   ${demo.signed} signed prescriptions (Lisa Müller X110614233 and family, one assigned by KIM to a pharmacy),`);
+    lines.push(`              ${demo.pending} requests waiting for the physician's signature at /practice (ERX_DEMO=0: none)`);
+  }
   lines.push('');
   lines.push(`  storage     ${config.databaseUrl ? 'PostgreSQL (DATABASE_URL)' : `PGlite in ${config.dataDir}/pglite`}`);
   if (config.dev) {
@@ -151,7 +161,15 @@ export async function main(argv: string[]): Promise<number> {
     }
     throw err;
   }
-  if (!cluster.isWorker) printBanner(config, platform.running);
+  let demo: DemoResult | undefined;
+  if (command === 'start' && config.demo && platform.running.some((s) => s.name === 'practice')) {
+    try {
+      demo = (await seedDemoData({ practiceUrl: config.urls.practice, dataDir: config.dataDir })) ?? demoSeeded(config.dataDir);
+    } catch (err) {
+      log.warn({ err: (err as Error).message }, 'demo data could not be created');
+    }
+  }
+  if (!cluster.isWorker) printBanner(config, platform.running, demo);
   await new Promise<void>((resolve) => {
     const shutdown = () => resolve();
     process.once('SIGINT', shutdown);
