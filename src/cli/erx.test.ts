@@ -62,3 +62,12 @@ test('services started on port 0 publish their actual ports to the shared config
   assert.equal(config.ports.vzd_ldap, 43389);
   assert.equal(config.urls.fachdienst, 'http://localhost:8080', 'a fixed port is not overwritten');
 });
+
+test('erx example-bundle prints a KBV bundle a third party can hand to $createerptask', () => {
+  const r = erx(['example-bundle', 'A123456780']);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /^<Bundle xmlns="http:\/\/hl7.org\/fhir">/);
+  assert.match(r.stdout, /KBV_PR_ERP_Bundle\|1\.3/);
+  assert.match(r.stdout, /<value value="A123456780"\/>/);
+  assert.equal(erx(['example-bundle', 'X000000000']).status, 2);
+});

@@ -4,7 +4,8 @@ import { mkdirSync } from 'node:fs';
 import { ConfigError, HTTP_SERVICES, loadConfig, type Config, type HttpService, type PortName } from '../config.ts';
 import { pkiCommand } from '../crypto/cli.ts';
 import { createSharedResources } from './resources.ts';
-import { demoSeeded, seedDemoData, type DemoResult } from '../seed/demo.ts';
+import { demoBundleXml, demoSeeded, seedDemoData, signedAtStart, type DemoResult } from '../seed/demo.ts';
+import { insured } from '../seed/identities.ts';
 import type { Logger, RunningService, ServiceContext, ServiceDefinition } from './service.ts';
 import { serviceByName, services } from './services.ts';
 import { startFachdienstCluster } from '../fachdienst/cluster.ts';
@@ -14,6 +15,7 @@ const USAGE = `Usage: erx <command>
   erx start                 start every service in this process (embedded PGlite unless DATABASE_URL is set)
   erx serve <service>       start one service (${'<names>'})
   erx services              list the services
+  erx example-bundle [kvnr]  print a KBV prescription bundle (XML) for RED $createerptask, for a seeded insured
   erx pki list|revoke|revoked  the test PKI: list cards, revoke a card (e.g. erx pki revoke physician-berger)
   erx help                  this text
 
@@ -116,6 +118,15 @@ export async function main(argv: string[]): Promise<number> {
   }
   if (command === 'services') {
     for (const s of services) process.stdout.write(`${s.name.padEnd(11)} ${s.description}\n`);
+    return 0;
+  }
+  if (command === 'example-bundle') {
+    const patient = insured.find((i) => i.kvnr === (arg ?? 'X110614233'));
+    if (!patient) {
+      process.stderr.write(`erx: no seeded insured with KVNR ${arg}; one of: ${insured.map((i) => i.kvnr).join(', ')}\n`);
+      return 2;
+    }
+    process.stdout.write(demoBundleXml({ ...signedAtStart[0], patient }) + '\n');
     return 0;
   }
   let config: Config;
