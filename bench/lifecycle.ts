@@ -1,7 +1,7 @@
 // Fachdienst throughput: complete prescription lifecycles ($create, $activate with QES check, $accept, $close with
 // signed receipt) over HTTP (XML) against `erx serve fachdienst` running as its own process(es), on PGlite and on
 // PostgreSQL with 1 and 2 workers; p50/p99 per request at that load; and the floor measured in the same run: the
-// same crypto (QES verify, receipt CAdES) and the same database transactions in one process, without HTTP and FHIR.
+// same crypto (QES verify, receipt CAdES) and the same database statements in one process, without HTTP and FHIR.
 //
 // The physician's QES signing is the client's work (a card in reality): the Tasks are created first, their bundles
 // signed while no clock runs, then activated, accepted and closed. rate = lifecycles / (create time + rest time).
@@ -9,7 +9,7 @@
 // Run: node --import tsx bench/lifecycle.ts   (ERX_BENCH_LIFECYCLES=<n>, default 600; ERX_BENCH_CONCURRENCY, default 16)
 import { Agent, request as httpRequest } from 'node:http';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { signCades, verifyCades } from '../src/crypto/cades.ts';
@@ -18,7 +18,6 @@ import { TrustStore } from '../src/crypto/trust.ts';
 import { serializeFhir } from '../src/fhir/codec.ts';
 import { randomToken } from '../src/fhir/identifiers.ts';
 import { berlinDay } from '../src/fhir/kbv/dates.ts';
-import { recordAudit } from '../src/fachdienst/audit.ts';
 import { NS } from '../src/fachdienst/task-resource.ts';
 import { TaskStore } from '../src/fachdienst/task-store.ts';
 import { activateParameters, createParameters, signPrescription } from '../src/fachdienst/testing.ts';
@@ -51,9 +50,36 @@ async function runConcurrently<T>(items: T[], concurrency: number, fn: (item: T)
   return performance.now() - start;
 }
 
+// --- CPU time per component (Linux /proc): where the 2 cores go ------------------------------------------
+function procStat(pid: string): { ppid: string; comm: string; ticks: number } | undefined {
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const close = text.lastIndexOf(')');
+    const fields = text.slice(close + 2).split(' ');
+    return { comm: text.slice(text.indexOf('(') + 1, close), ppid: fields[1], ticks: Number(fields[11]) + Number(fields[12]) };
+  } catch {
+    return undefined;
+  }
+}
+
+/** CPU ms used so far by: this process, the Fachdienst process tree under `fdPid`, all postgres processes. */
+function cpuSnapshot(fdPid: number | undefined): { generator: number; fachdienst: number; postgres: number } {
+  const tick = 10; // USER_HZ 100
+  let fachdienst = 0;
+  let postgres = 0;
+  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    const st = procStat(pid);
+    if (!st) continue;
+    if (st.comm === 'postgres') postgres += st.ticks * tick;
+    else if (fdPid && (pid === String(fdPid) || st.ppid === String(fdPid))) fachdienst += st.ticks * tick;
+  }
+  const own = process.cpuUsage();
+  return { generator: (own.user + own.system) / 1000, fachdienst, postgres };
+}
+
 // --- the load generator: keep-alive node:http, bodies serialised before the clock runs -----------------------
 interface Handle { id: string; accessCode: string; der?: string }
-interface HttpResult { rate: number; timings: Record<Op, number[]>; errors: number }
+interface HttpResult { rate: number; timings: Record<Op, number[]>; errors: number; cpu: { generator: number; fachdienst: number; postgres: number } }
 
 function post(agent: Agent, base: URL, path: string, token: string, body?: string, headers: Record<string, string> = {}): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
@@ -82,7 +108,7 @@ function identifierIn(xml: string, system: string): string {
   return m[1];
 }
 
-async function lifecyclesOverHttp(url: string, idp: Idp, n: number): Promise<HttpResult> {
+async function lifecyclesOverHttp(url: string, idp: Idp, n: number, fdPid?: number): Promise<HttpResult> {
   const base = new URL(url);
   const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
   const practiceToken = await idp.token('practice-demopraxis');
@@ -129,6 +155,7 @@ async function lifecyclesOverHttp(url: string, idp: Idp, n: number): Promise<Htt
       activate: serializeFhir(activateParameters(signPrescription(qes, h.id, '160')), 'xml'),
       close: dispenseBody(h.id),
     }]));
+    const cpuStart = cpuSnapshot(fdPid);
     const restMs = await runConcurrently(handles, CONCURRENCY, async (h) => {
       const body = bodies.get(h.id)!;
       await timed('activate', `/Task/${h.id}/$activate`, practiceToken, body.activate, { 'x-accesscode': h.accessCode });
@@ -136,13 +163,17 @@ async function lifecyclesOverHttp(url: string, idp: Idp, n: number): Promise<Htt
       const secret = identifierIn(accepted, NS.secret);
       await timed('close', `/Task/${h.id}/$close?secret=${secret}`, pharmacyToken, body.close);
     });
+    const cpuEnd = cpuSnapshot(fdPid);
+    // CPU ms per lifecycle of $activate+$accept+$close (the phase without the physician's signing in it)
+    cpu = { generator: (cpuEnd.generator - cpuStart.generator) / count, fachdienst: (cpuEnd.fachdienst - cpuStart.fachdienst) / count, postgres: (cpuEnd.postgres - cpuStart.postgres) / count };
     return createMs + restMs;
   };
+  let cpu = { generator: 0, fachdienst: 0, postgres: 0 };
   await round(Math.min(40, n)); // warm-up: JIT, pools, token verification
   for (const op of OPS) timings[op].length = 0;
   const ms = await round(n);
   agent.destroy();
-  return { rate: (n * 1000) / ms, timings, errors };
+  return { rate: (n * 1000) / ms, timings, errors, cpu };
 }
 
 // --- the floor: the same crypto and transactions in one process, no HTTP, no FHIR ----------------------------
@@ -165,20 +196,25 @@ async function floor(database: Database, idp: Idp, n: number): Promise<number> {
       const now = new Date();
       const der = ders.get(id)!;
       const qes = await verifyCades(der, { trust, ocsp, requireProfessionOIDs: ['1.2.276.0.76.4.30', '1.2.276.0.76.4.31'] });
-      await store.getTask(id);
-      await store.updateTask(id, async (t, tx) => {
-        await recordAudit(tx, { kind: 'activate', kvnr, prescriptionId: t.id, recorded: now, baseUrl: '' });
-        return { patch: { status: 'ready', kvnr, prescriptionCms: der, prescriptionDigest: qes.messageDigest.toString('base64'), prescriptionBinaryId: randomUUID(), patientConfirmationId: randomUUID(), bundle: { resourceType: 'Bundle' } as Resource, lastModified: now }, result: undefined };
-      });
-      await store.updateTask(id, async (t, tx) => {
-        await recordAudit(tx, { kind: 'accept', kvnr, prescriptionId: t.id, recorded: now, baseUrl: '' });
-        return { patch: { status: 'in-progress', secret: randomToken(), owner: PHARMACY.telematikId, acceptedAt: now, lastModified: now }, result: undefined };
-      });
+      const seen = await store.getTask(id);
+      await store.updateTaskOptimistic(id, async (t) => ({
+        patch: { status: 'ready', kvnr, prescriptionCms: der, prescriptionDigest: qes.messageDigest.toString('base64'), prescriptionBinaryId: randomUUID(), patientConfirmationId: randomUUID(), bundle: { resourceType: 'Bundle' } as Resource, lastModified: now },
+        audit: { kind: 'activate', kvnr, prescriptionId: t.id, recorded: now, baseUrl: '' },
+        result: undefined,
+      }), seen);
+      await store.updateTaskOptimistic(id, async (t) => ({
+        patch: { status: 'in-progress', secret: randomToken(), owner: PHARMACY.telematikId, acceptedAt: now, lastModified: new Date(now.getTime() + 1) },
+        audit: { kind: 'accept', kvnr, prescriptionId: t.id, recorded: now, baseUrl: '' },
+        result: undefined,
+      }));
       await store.updateTask(id, async (t, tx) => {
         await store.replaceDispenses(tx, t.id, [{ id: 'md-1', kvnr, performer: PHARMACY.telematikId!, whenHandedOver: '2026-01-01', whenPrepared: null, resource: dispense, medication: null }]);
         const signature = signCades(receiptXml, fd, { signingTime: now });
-        await recordAudit(tx, { kind: 'close', kvnr, prescriptionId: t.id, recorded: now, baseUrl: '' });
-        return { patch: { status: 'completed', closedAt: now, lastModified: now, receipt: { resourceType: 'Bundle', id: randomUUID(), signature: { data: signature.toString('base64') } } as Resource }, result: undefined };
+        return {
+          patch: { status: 'completed', closedAt: now, lastModified: now, receipt: { resourceType: 'Bundle', id: randomUUID(), signature: { data: signature.toString('base64') } } as Resource },
+          audit: { kind: 'close', kvnr, prescriptionId: t.id, recorded: now, baseUrl: '' },
+          result: undefined,
+        };
       });
     });
     return createMs + restMs;
@@ -197,7 +233,7 @@ try {
   // PGlite: the embedded engine, one process.
   if (CASES.includes('pglite')) {
     const fdProcess = await startFachdienstProcess({ dataDir: root, idpUrl: idp.url, nodeOptions });
-    const http = await lifecyclesOverHttp(fdProcess.url, idp, LIFECYCLES);
+    const http = await lifecyclesOverHttp(fdProcess.url, idp, LIFECYCLES, fdProcess.child.pid);
     await fdProcess.stop();
     let f = NaN;
     if (CASES.includes('floor')) {
@@ -216,7 +252,7 @@ try {
     }
     for (const workers of [1, 2].filter((w) => CASES.includes(`pg${w}`))) {
       const fdProcess = await startFachdienstProcess({ dataDir: root, idpUrl: idp.url, databaseUrl: postgres.url, workers, nodeOptions });
-      const http = await lifecyclesOverHttp(fdProcess.url, idp, LIFECYCLES);
+      const http = await lifecyclesOverHttp(fdProcess.url, idp, LIFECYCLES, fdProcess.child.pid);
       await fdProcess.stop();
       rows.push({ engine: 'PostgreSQL', workers, http, floor: f });
     }
@@ -234,6 +270,14 @@ console.log('| engine | Fachdienst processes | lifecycles/s | floor lifecycles/s
 console.log('| --- | ---: | ---: | ---: | ---: | ---: |');
 for (const r of rows) {
   console.log(`| ${r.engine} | ${r.workers} | ${r.http.rate.toFixed(1)} | ${r.floor.toFixed(1)} | ${(100 * r.http.rate / r.floor).toFixed(0)} % | ${r.http.errors} |`);
+}
+console.log('\nCPU ms per lifecycle in the $activate/$accept/$close phase (2 cores = 2000 CPU ms per second)\n');
+console.log('| engine | processes | load generator | Fachdienst | PostgreSQL | total |');
+console.log('| --- | ---: | ---: | ---: | ---: | ---: |');
+for (const r of rows) {
+  const c = r.http.cpu;
+  const pgCpu = r.engine === 'PostgreSQL' ? c.postgres : 0;
+  console.log(`| ${r.engine} | ${r.workers} | ${c.generator.toFixed(2)} | ${c.fachdienst.toFixed(2)} | ${r.engine === 'PostgreSQL' ? pgCpu.toFixed(2) : '(in Fachdienst)'} | ${(c.generator + c.fachdienst + pgCpu).toFixed(2)} |`);
 }
 console.log('\n| engine | processes | operation | p50 ms | p99 ms |');
 console.log('| --- | ---: | --- | ---: | ---: |');

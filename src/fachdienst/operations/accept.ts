@@ -60,7 +60,7 @@ export function registerAccept(app: FastifyInstance, ctx: FachdienstContext): vo
     const accessCode = accessCodeOf(request);
     const now = ctx.now();
     const today = berlinDay(now);
-    const task = await ctx.store.updateTask(id, async (locked, tx) => {
+    const task = await ctx.store.updateTaskOptimistic(id, async (locked) => {
       assertAcceptRole(caller, locked.flowType);
       checkAccept(locked, caller, accessCode, today);
       const patch: Partial<TaskRecord> = { status: 'in-progress', secret: randomToken(), owner: caller.id, acceptedAt: now, lastModified: now };

@@ -67,7 +67,7 @@ export function registerActivate(app: FastifyInstance, ctx: FachdienstContext): 
     const kvnr = facts.patient.kvnr;
     if (!kvnr) throw badRequest('Ungültige Versichertennummer (KVNR): keine KVNR im Verordnungsdatensatz');
 
-    const task = await ctx.store.updateTask(id, async (locked, tx) => {
+    const task = await ctx.store.updateTaskOptimistic(id, async (locked) => {
       precheck(locked, accessCode);
       const patch: Partial<TaskRecord> = {
         status: 'ready',
@@ -84,7 +84,7 @@ export function registerActivate(app: FastifyInstance, ctx: FachdienstContext): 
         isPkv: facts.coverage.type === 'PKV',
       };
       return { patch, audit: { kind: 'activate', kvnr, prescriptionId: id, caller, recorded: now, baseUrl: ctx.baseUrl }, result: { ...locked, ...patch } };
-    });
+    }, existing);
 
     let status = 200;
     if (warnings.length > 0) {
