@@ -22,6 +22,8 @@ import type { PracticeRequest, PracticeStore } from './store.ts';
 /** Konnektor limit per SignDocument call (Stapelsignatur). */
 export const MAX_DOCUMENTS_PER_CALL = 250;
 const FACHDIENST_PARALLEL = 8;
+/** Activations recorded per transaction (the UI's progress moves in these steps). */
+const ACTIVATION_GROUP = 16;
 
 export interface Tenant {
   name: string;
@@ -129,20 +131,24 @@ export class BatchSigner {
     return card;
   }
 
-  /** Step 2 for requests without a Task yet. Returns those that have one afterwards. */
+  /**
+   * Step 2 for requests without a Task yet, then one write for all of them. A crash before that write leaves draft
+   * Tasks nobody knows at the Fachdienst (harmless); the restart creates new ones.
+   */
   private async createTasks(tenant: Tenant, requests: PracticeRequest[]): Promise<PracticeRequest[]> {
     const out = await mapLimit(requests, FACHDIENST_PARALLEL, async (r) => {
-      if (r.prescriptionId && r.accessCode) return r;
+      if (r.prescriptionId && r.accessCode) return { request: r, fresh: false };
       try {
         const task = await tenant.fachdienst.createTask(r.flowType);
-        await this.options.store.saveTask(tenant.name, r.id, task.prescriptionId, task.accessCode);
-        return { ...r, ...task };
+        return { request: { ...r, ...task }, fresh: true };
       } catch (err) {
         await this.settleError(tenant, r, err, '$create');
         return undefined;
       }
     });
-    return out.filter((r): r is PracticeRequest => r !== undefined);
+    const ok = out.filter((x): x is { request: PracticeRequest; fresh: boolean } => x !== undefined);
+    await this.options.store.saveTasks(tenant.name, ok.filter((x) => x.fresh).map(({ request: r }) => ({ id: r.id, prescriptionId: r.prescriptionId!, accessCode: r.accessCode! })));
+    return ok.map((x) => x.request);
   }
 
   /** Step 3: one SignDocument call per 250 bundles. */
@@ -172,20 +178,28 @@ export class BatchSigner {
         throw konnektorFailure(err);
       }
       const byId = new Map(result.signed.map((s) => [s.requestId, s.cms]));
-      for (const [j, c] of chunk.entries()) {
-        const cms = byId.get(String(j));
-        if (!cms) continue;
-        await store.saveSignature(tenant.name, c.request.id, cms, c.day, c.bundle);
-        ready.push({ ...c.request, cms, authoredOn: c.day, bundle: c.bundle });
-      }
+      const signed = chunk.flatMap((c, j) => (byId.has(String(j)) ? [{ ...c.request, cms: byId.get(String(j))!, authoredOn: c.day, bundle: c.bundle }] : []));
+      await store.saveSignatures(tenant.name, signed.map((r) => ({ id: r.id, cms: r.cms!, authoredOn: r.authoredOn!, bundle: r.bundle })));
+      ready.push(...signed);
     }
     return ready;
   }
 
-  /** Step 4. */
+  /**
+   * Step 4. Successes are recorded in groups (one transaction each, with their outbox rows); a crash before a group is
+   * recorded is repaired by the next run: re-activation of our own ready Task counts as success.
+   */
   private async activate(tenant: Tenant, requests: PracticeRequest[]): Promise<void> {
     const { store } = this.options;
     const settings = await store.settings(tenant.name);
+    let pending: Parameters<PracticeStore['markActivated']>[1] = [];
+    let writes: Promise<void> = Promise.resolve();
+    const flush = () => {
+      const group = pending;
+      pending = [];
+      writes = writes.then(() => store.markActivated(tenant.name, group));
+      return writes;
+    };
     await mapLimit(requests, FACHDIENST_PARALLEL, async (r) => {
       try {
         await tenant.fachdienst.activateTask(r.prescriptionId!, r.accessCode!, r.cms!);
@@ -196,8 +210,10 @@ export class BatchSigner {
       const outbox: { kind: 'kim' | 'webhook'; payload: Record<string, unknown> }[] = [];
       if (r.pharmacy) outbox.push({ kind: 'kim', payload: { prescriptionId: r.prescriptionId, accessCode: r.accessCode, pharmacy: r.pharmacy } });
       if (settings.webhookUrl) outbox.push({ kind: 'webhook', payload: { url: settings.webhookUrl, event: 'signed', id: r.id, prescriptionId: r.prescriptionId, accessCode: r.accessCode } });
-      await store.markActivated(tenant.name, r.id, outbox);
+      pending.push({ id: r.id, outbox });
+      if (pending.length >= ACTIVATION_GROUP) await flush();
     });
+    await flush();
   }
 
   /** Retryable trouble (Fachdienst down, 5xx): back to pending, progress kept. Anything else: failed. */

@@ -1,7 +1,7 @@
 // Durable state of the practice module. Every step of a request is committed before the next outside call, and
 // claims are single UPDATE … WHERE status = 'pending' statements, so two batches never get the same request.
 import { randomUUID } from 'node:crypto';
-import type { Kysely, Transaction } from 'kysely';
+import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Database } from '../storage/database.ts';
 import type { Bundle } from '../fhir/types.ts';
 
@@ -134,24 +134,36 @@ export class PracticeStore {
     return rows.map(toRequest).sort((a, b) => a.receivedAt.getTime() - b.receivedAt.getTime() || (a.id < b.id ? -1 : 1));
   }
 
-  /** Step 1 done: the Fachdienst Task exists (its PrescriptionID and AccessCode). */
-  async saveTask(tenant: string, id: string, prescriptionId: string, accessCode: string): Promise<void> {
-    await this.db.updateTable('practice_request').set({ prescription_id: prescriptionId, access_code: accessCode, claimed_at: new Date() })
-      .where('tenant', '=', tenant).where('id', '=', id).execute();
+  /** Step 1 done: the Fachdienst Tasks exist (PrescriptionID and AccessCode), one statement for many requests. */
+  async saveTasks(tenant: string, tasks: { id: string; prescriptionId: string; accessCode: string }[]): Promise<void> {
+    if (!tasks.length) return;
+    const values = sql.join(tasks.map((t) => sql`(${t.id}::text, ${t.prescriptionId}::text, ${t.accessCode}::text)`));
+    await sql`update practice_request p set prescription_id = v.pid, access_code = v.ac, claimed_at = now()
+      from (values ${values}) as v(id, pid, ac) where p.tenant = ${tenant} and p.id = v.id`.execute(this.db);
   }
 
-  /** Step 2 done: the QES over the completed bundle. Stored before $activate so a restart re-sends the same one. */
-  async saveSignature(tenant: string, id: string, cms: Buffer, authoredOn: string, bundle: Bundle): Promise<void> {
-    await this.db.updateTable('practice_request').set({ cms, authored_on: authoredOn, bundle: JSON.stringify(bundle), claimed_at: new Date() })
-      .where('tenant', '=', tenant).where('id', '=', id).execute();
+  /** Step 2 done: the QES over the completed bundles. Stored before $activate so a restart re-sends the same ones. */
+  async saveSignatures(tenant: string, signed: { id: string; cms: Buffer; authoredOn: string; bundle: Bundle }[]): Promise<void> {
+    if (!signed.length) return;
+    const values = sql.join(signed.map((s) => sql`(${s.id}::text, ${s.cms}::bytea, ${s.authoredOn}::text, ${JSON.stringify(s.bundle)}::jsonb)`));
+    await sql`update practice_request p set cms = v.cms, authored_on = v.day, bundle = v.bundle, claimed_at = now()
+      from (values ${values}) as v(id, cms, day, bundle) where p.tenant = ${tenant} and p.id = v.id`.execute(this.db);
   }
 
-  /** Step 3 done: the Task is ready at the Fachdienst; its follow-up messages are queued in the same transaction. */
-  async markActivated(tenant: string, id: string, outbox: { kind: OutboxMessage['kind']; payload: Record<string, unknown> }[]): Promise<void> {
+  /**
+   * Step 3 done: the Tasks are ready at the Fachdienst; their follow-up messages are queued in the same transaction.
+   * Requests without follow-ups are done at once.
+   */
+  async markActivated(tenant: string, activated: { id: string; outbox: { kind: OutboxMessage['kind']; payload: Record<string, unknown> }[] }[]): Promise<void> {
+    if (!activated.length) return;
     await this.database.transaction(async (trx) => {
-      await trx.updateTable('practice_request').set({ status: outbox.length ? 'activated' : 'done', completed_at: new Date(), error: null })
-        .where('tenant', '=', tenant).where('id', '=', id).execute();
-      for (const m of outbox) await insertOutbox(trx, tenant, id, m.kind, m.payload);
+      const now = new Date();
+      const withFollowUps = activated.filter((a) => a.outbox.length).map((a) => a.id);
+      const plain = activated.filter((a) => !a.outbox.length).map((a) => a.id);
+      if (plain.length) await trx.updateTable('practice_request').set({ status: 'done', completed_at: now, error: null }).where('tenant', '=', tenant).where('id', 'in', plain).execute();
+      if (withFollowUps.length) await trx.updateTable('practice_request').set({ status: 'activated', completed_at: now, error: null }).where('tenant', '=', tenant).where('id', 'in', withFollowUps).execute();
+      const rows = activated.flatMap((a) => a.outbox.map((m) => ({ id: randomUUID(), tenant, request_id: a.id, kind: m.kind, payload: JSON.stringify(m.payload) })));
+      if (rows.length) await trx.insertInto('practice_outbox').values(rows).execute();
     });
   }
 
