@@ -119,24 +119,17 @@ export function createFhirServer(options: FhirServerOptions = {}): FastifyInstan
 
   // Only FHIR formats are bodies here; fastify's built-in text/plain parser would let plain text through.
   app.removeContentTypeParser('text/plain');
-  app.addContentTypeParser(XML_TYPES, { parseAs: 'string' }, (request, body, done) => {
-    try {
-      checkCharset(request.headers['content-type']);
-      request.fhirBodyFormat = 'xml';
-      done(null, (body as string).trim() === '' ? undefined : parseFhir(body as string, 'xml'));
-    } catch (err) {
-      done(err as Error, undefined);
-    }
-  });
-  app.addContentTypeParser(JSON_TYPES, { parseAs: 'string' }, (request, body, done) => {
-    try {
-      checkCharset(request.headers['content-type']);
-      request.fhirBodyFormat = 'json';
-      done(null, (body as string).trim() === '' ? undefined : parseFhir(body as string, 'json'));
-    } catch (err) {
-      done(err as Error, undefined);
-    }
-  });
+  for (const [types, format] of [[XML_TYPES, 'xml'], [JSON_TYPES, 'json']] as const) {
+    app.addContentTypeParser([...types], { parseAs: 'string' }, (request, body, done) => {
+      try {
+        checkCharset(request.headers['content-type']);
+        request.fhirBodyFormat = format;
+        done(null, (body as string).trim() === '' ? undefined : parseFhir(body as string, format));
+      } catch (err) {
+        done(err as Error, undefined);
+      }
+    });
+  }
   // Anything else with a body is 415; the parser is only reached when a body is present.
   app.addContentTypeParser('*', (request, _payload, done) => {
     done(new FhirError(415, `Content-Type ${mediaType(request.headers['content-type']) ?? '(keiner)'} wird nicht unterstützt`, { code: 'not-supported' }), undefined);
