@@ -1,5 +1,5 @@
 // HTTP JSON face of the simulated Konnektor. Paths name the Konnektor's services and operations
-// (EventService, CardService, SignatureService), bodies use the XSD element names (Context, CardHandle, PinTyp,
+// (EventService, CardService, CertificateService, SignatureService, AuthSignatureService), bodies use the XSD element names (Context, CardHandle, PinTyp,
 // SignRequests…), so the mapping to the real SOAP interface is obvious. Errors: `{ error, message }` + status.
 // Also serves the test PKI's OCSP responder at /ocsp (the AIA URL written into the card certificates).
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
@@ -8,7 +8,7 @@ import { parseCertificate, type LoadedPki } from '../crypto/pki.ts';
 import { PIN_RETRIES, type CardStore, type PinType, type SmartCard } from './cards.ts';
 import { ComfortSignatures, type ComfortConfig } from './comfort.ts';
 import { KonnektorError } from './errors.ts';
-import { checkContext, createSignatureService, type SignDocumentRequest } from './signature.ts';
+import { checkContext, createSignatureService, type ExternalAuthenticateRequest, type SignDocumentRequest } from './signature.ts';
 
 export interface KonnektorAppOptions {
   cards: CardStore;
@@ -23,6 +23,15 @@ export interface KonnektorAppOptions {
 }
 
 const PIN_TYPES: PinType[] = ['PIN.CH', 'PIN.QES', 'PIN.SMC'];
+/** CertificateService CertRefEnum: which certificate of the card. C.ENC is not kept by the simulated Konnektor. */
+const CERT_REFS = ['C.AUT', 'C.ENC', 'C.SIG', 'C.QES'] as const;
+type CertRef = (typeof CERT_REFS)[number];
+
+function certificateOf(card: SmartCard, ref: CertRef): Buffer {
+  const found = ref === 'C.AUT' ? card.aut : ref === 'C.QES' && card.type === 'HBA' ? card.qes : ref === 'C.SIG' && card.type === 'SMC-B' ? card.osig : undefined;
+  if (!found) throw new KonnektorError(404, 'CERT_NOT_FOUND', `Die Karte ${card.handle} (${card.type}) hat kein Zertifikat ${ref}`);
+  return found.cert;
+}
 
 function cardInfo(card: SmartCard) {
   return {
@@ -127,6 +136,28 @@ export function createKonnektorApp(options: KonnektorAppOptions): FastifyInstanc
     if (result.result === 'BLOCKED') throw new KonnektorError(423, 'PUK_BLOCKED', 'Die PUK ist verbraucht; die Karte muss getauscht werden', { leftTries: 0 });
     return { Status: { Result: 'OK' }, PinResult: 'OK', LeftTries: result.leftTries };
   });
+
+  // CertificateService: the card's certificates (public, no PIN), e.g. C.AUT for the IDP's signed challenge.
+  app.post('/CertificateService/ReadCardCertificate', async (request) => {
+    const b = body(request);
+    checkContext(b.Context);
+    const card = signatures.card(b.CardHandle);
+    if (b.Crypt !== undefined && b.Crypt !== 'ECC') throw new KonnektorError(400, 'INVALID_REQUEST', `Crypt ${String(b.Crypt)} wird nicht unterstützt: die simulierten Karten haben ECC-Schlüssel`);
+    const refs = b.CertRefList;
+    if (!Array.isArray(refs) || refs.length === 0 || refs.some((r) => !CERT_REFS.includes(r as CertRef))) {
+      throw new KonnektorError(400, 'INVALID_REQUEST', `CertRefList: eine Liste aus ${CERT_REFS.join(', ')}`);
+    }
+    return {
+      Status: { Result: 'OK' },
+      X509DataInfoList: (refs as CertRef[]).map((ref) => {
+        const cert = parseCertificate(certificateOf(card, ref));
+        return { CertRef: ref, X509Data: { X509SerialNumber: cert.serial, X509Certificate: cert.der.toString('base64') } };
+      }),
+    };
+  });
+
+  // AuthSignatureService
+  app.post('/AuthSignatureService/ExternalAuthenticate', async (request) => signatures.externalAuthenticate(body(request) as Partial<ExternalAuthenticateRequest>));
 
   // SignatureService
   app.post('/SignatureService/GetJobNumber', async (request) => {

@@ -2,7 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import type { PinStatus, PinType } from './cards.ts';
 import type { SignatureModeInfo } from './comfort.ts';
-import type { KonnektorContext, SignDocumentResponse, SignRequest } from './signature.ts';
+import type { ExternalAuthenticateResponse, KonnektorContext, SignDocumentResponse, SignRequest } from './signature.ts';
 
 export class KonnektorClientError extends Error {
   override name = 'KonnektorClientError';
@@ -39,6 +39,9 @@ export interface SignedDocument {
   /** DER CAdES-BES enveloping CMS. */
   cms: Buffer;
 }
+
+/** CertificateService CertRefEnum. */
+export type CertRef = 'C.AUT' | 'C.ENC' | 'C.SIG' | 'C.QES';
 
 export interface KonnektorClientOptions {
   context: KonnektorContext;
@@ -92,6 +95,27 @@ export function createKonnektorClient(baseUrl: string, options: KonnektorClientO
     },
     async unblockPin(cardHandle: string, puk: string, options: { pinType?: PinType; newPin?: string } = {}): Promise<void> {
       await call('/CardService/UnblockPin', { Context: ctx(), CardHandle: cardHandle, PinTyp: options.pinType, Puk: puk, NewPin: options.newPin });
+    },
+    /** CertificateService ReadCardCertificate: the card's certificate (DER), by default C.AUT. No PIN needed. */
+    async readCardCertificate(cardHandle: string, certRef: CertRef = 'C.AUT'): Promise<Buffer> {
+      const r = await call<{ X509DataInfoList: { CertRef: CertRef; X509Data: { X509Certificate: string } }[] }>('/CertificateService/ReadCardCertificate', {
+        Context: ctx(), CardHandle: cardHandle, CertRefList: [certRef], Crypt: 'ECC',
+      });
+      const info = r.X509DataInfoList.find((i) => i.CertRef === certRef);
+      if (!info) throw new KonnektorClientError(502, 'BAD_RESPONSE', `Konnektor lieferte kein Zertifikat ${certRef}`);
+      return Buffer.from(info.X509Data.X509Certificate, 'base64');
+    },
+    /**
+     * AuthSignatureService ExternalAuthenticate: ECDSA (urn:bsi:tr:03111:ecdsa) with the card's AUT key over a
+     * SHA-256 digest; returns the DER ECDSA-Sig-Value. Unlocks the AUT PIN first if needed (PIN.SMC / PIN.CH): in
+     * dev mode the terminal enters it, else `pin` must be given; throws PIN_REQUIRED / PIN_REJECTED / PIN_BLOCKED.
+     */
+    async externalAuthenticate(cardHandle: string, digest: Buffer, opts: { pin?: string } = {}): Promise<Buffer> {
+      const r = await call<ExternalAuthenticateResponse>('/AuthSignatureService/ExternalAuthenticate', {
+        Context: ctx(), CardHandle: cardHandle, OptionalInputs: { SignatureType: 'urn:bsi:tr:03111:ecdsa' },
+        BinaryString: digest.toString('base64'), ...(opts.pin ? { Pin: opts.pin } : {}),
+      });
+      return Buffer.from(r.SignatureObject.Base64Signature.Value, 'base64');
     },
     async getJobNumber(): Promise<string> {
       return (await call<{ JobNumber: string }>('/SignatureService/GetJobNumber', { Context: ctx() })).JobNumber;

@@ -2,18 +2,21 @@
 // SignDocument as Stapelsignatur (1..250 documents, one PIN entry for the whole batch), CAdES-BES enveloping CMS
 // per document, Komfortsignatur, job numbers. The PIN is entered by the simulated terminal in dev mode, else it
 // must come with the request (the practice UI asks the physician).
+// AuthSignatureService ExternalAuthenticate: ECDSA with the card's AUT key over a hash the client computed (the
+// IDP's challenge response, ti-components.md §4.1 step 3).
 import { randomInt } from 'node:crypto';
 import { signCades } from '../crypto/cades.ts';
 import { buildOcspRequest } from '../crypto/ocsp.ts';
 import type { KeyAndCert } from '../crypto/pki.ts';
 import { DEV_PIN, type CardStore, type PinType, type SmartCard } from './cards.ts';
 import type { ComfortSignatures, SignatureModeInfo } from './comfort.ts';
+import { signDigest } from './ecdsa.ts';
 import { KonnektorError } from './errors.ts';
 
 /** Stapelsignatur: at most this many documents per SignDocument call (= SAK_COMFORT_SIGNATURE_MAX / CountType). */
 export const MAX_BATCH = 250;
 export const CMS_SIGNATURE_TYPE = 'urn:ietf:rfc:5652';
-const ECDSA_SIGNATURE_TYPE = 'urn:bsi:tr:03111:ecdsa';
+export const ECDSA_SIGNATURE_TYPE = 'urn:bsi:tr:03111:ecdsa';
 const JOB_NUMBER = /^[A-Z]{3}-[0-9]{3}$/;
 
 /** ConnectorContext.xsd: the caller's Mandant, client system, workplace and (optional) user. */
@@ -54,6 +57,28 @@ export interface SignDocumentResponse {
   /** COMFORT when a comfort session covered the batch, else PIN. */
   SignatureMode: 'PIN' | 'COMFORT';
   SignResponses: SignResponse[];
+}
+
+export interface ExternalAuthenticateRequest {
+  Context: KonnektorContext;
+  CardHandle: string;
+  /** SignatureType urn:bsi:tr:03111:ecdsa (the simulated cards are ECC only, so it is also the default). */
+  OptionalInputs?: { SignatureType?: string };
+  /** Base64 of the SHA-256 digest to sign (dss:Base64Data). */
+  BinaryString: string;
+  /** The PIN the user typed when the terminal does not enter it (no dev mode / ERX_PIN_PROMPT=1). */
+  Pin?: string;
+}
+
+export interface ExternalAuthenticateResponse {
+  Status: { Result: 'OK' };
+  /** Base64 of the DER ECDSA-Sig-Value (SEQUENCE { r, s }); the client converts it to r||s for a JWS. */
+  SignatureObject: { Base64Signature: { Type: typeof ECDSA_SIGNATURE_TYPE; Value: string } };
+}
+
+/** The PIN that unlocks a card's AUT key: the SMC-B's PIN.SMC, the holder's PIN.CH on HBA and eGK. */
+export function autPinType(card: SmartCard): PinType {
+  return card.type === 'SMC-B' ? 'PIN.SMC' : 'PIN.CH';
 }
 
 export interface SignatureServiceOptions {
@@ -219,6 +244,30 @@ export function createSignatureService(options: SignatureServiceOptions) {
           // PIN.QES authorises one batch only.
           if (target.type === 'HBA' && mode === 'PIN') await cards.resetSecurityState(target.handle, 'PIN.QES');
         }
+      });
+    },
+
+    /**
+     * ExternalAuthenticate: signs a SHA-256 digest with the AUT key (C.HCI.AUT / C.HP.AUT / C.CH.AUT). The AUT PIN
+     * stays verified once entered (PIN.SMC is unlocked once per SMC-B, PIN.CH once per HBA/eGK session), unlike
+     * PIN.QES which authorises one batch.
+     */
+    async externalAuthenticate(body: Partial<ExternalAuthenticateRequest>): Promise<ExternalAuthenticateResponse> {
+      checkContext(body.Context);
+      const target = card(body.CardHandle);
+      const type = body.OptionalInputs?.SignatureType ?? ECDSA_SIGNATURE_TYPE;
+      if (type !== ECDSA_SIGNATURE_TYPE) {
+        throw bad(`SignatureType ${String(type)} wird nicht unterstützt: die simulierten Karten haben ECC-Schlüssel (${ECDSA_SIGNATURE_TYPE})`, 'SIGNATURE_TYPE');
+      }
+      const data = body.BinaryString;
+      if (typeof data !== 'string' || !BASE64.test(data) || data.length % 4 !== 0) throw bad('BinaryString fehlt oder ist kein Base64');
+      const digest = Buffer.from(data, 'base64');
+      if (digest.length !== 32) throw bad(`BinaryString muss ein SHA-256-Hashwert sein (32 Byte), erhalten ${digest.length} Byte`);
+      const pinType = autPinType(target);
+      return withCard(target.handle, async () => {
+        if ((await cards.pinStatus(target.handle, pinType)).status !== 'VERIFIED') await enterPin(target, pinType, body.Pin);
+        const signature = signDigest(target.aut.key, digest);
+        return { Status: { Result: 'OK' }, SignatureObject: { Base64Signature: { Type: ECDSA_SIGNATURE_TYPE, Value: signature.toString('base64') } } };
       });
     },
 
