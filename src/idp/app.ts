@@ -7,7 +7,8 @@
 // encrypted `key_verifier`, and gets the tokens as plain JWS instead of JWE under its token_key.
 import { createHash, randomUUID } from 'node:crypto';
 import Fastify, { LogController, type FastifyInstance, type FastifyReply } from 'fastify';
-import { certificateIdentity, parseCertificate } from '../crypto/certificate.ts';
+import { certificateIdentity, parseCertificate, type ParsedCertificate } from '../crypto/certificate.ts';
+import { OcspUnavailableError, type OcspChecker } from '../crypto/ocsp.ts';
 import { TrustError, TrustStore } from '../crypto/trust.ts';
 import { identities, identityById, kimAddress, type Identity } from '../seed/identities.ts';
 import { publicJwk } from './jwk.ts';
@@ -34,6 +35,8 @@ export interface IdpAppOptions {
   /** CA certificates the card AUT certificates must chain to (the test PKI's trust anchors + sub-CAs). */
   trustAnchors: Buffer[];
   intermediates?: Buffer[];
+  /** Revocation check of the AUT certificate in the card flow (a revoked card gets no token); none when absent. */
+  ocsp?: OcspChecker;
   audience?: string;
   /** KIM accounts for /dev/identities (the one integration point with the KIM module). */
   kimAccounts?: () => KimAccountInfo[];
@@ -193,8 +196,9 @@ export function createIdpApp(options: IdpAppOptions): FastifyInstance {
     } catch {
       throw invalid('signed_challenge: x5c ist kein Zertifikat');
     }
+    let path: ParsedCertificate[];
     try {
-      trust.validate(cert, [], new Date(now() * 1000));
+      path = trust.validate(cert, [], new Date(now() * 1000));
     } catch (err) {
       if (err instanceof TrustError) throw new IdpError(401, 'access_denied', `AUT-Zertifikat nicht vertrauenswürdig (${err.rule}): ${err.message}`);
       throw err;
@@ -205,6 +209,8 @@ export function createIdpApp(options: IdpAppOptions): FastifyInstance {
     } catch (err) {
       throw new IdpError(401, 'access_denied', `signed_challenge: ${(err as Error).message}`);
     }
+    // After the signature: only a proven key holder makes the IDP ask the OCSP responder.
+    if (options.ocsp && path[1]) await checkRevocation(options.ocsp, cert, path[1]);
     if (typeof decoded.payload.njwt !== 'string') throw invalid('signed_challenge: Claim njwt mit der Challenge fehlt');
     const challenge = ownToken(decoded.payload.njwt, 'challenge');
     const subject = subjectOfCertificate(certDer);
@@ -265,6 +271,23 @@ export function createIdpApp(options: IdpAppOptions): FastifyInstance {
     });
   }
   return app;
+}
+
+async function checkRevocation(ocsp: OcspChecker, cert: ParsedCertificate, issuer: ParsedCertificate): Promise<void> {
+  let result;
+  try {
+    result = await ocsp.check(cert, issuer);
+  } catch (err) {
+    if (err instanceof OcspUnavailableError) {
+      throw new IdpError(503, 'temporarily_unavailable', `Sperrstatus des AUT-Zertifikats nicht prüfbar (OCSP): ${err.message}`);
+    }
+    throw err;
+  }
+  if (result.status === 'revoked') {
+    const since = result.revokedAt ? ` seit ${result.revokedAt.toISOString()}` : '';
+    throw new IdpError(401, 'access_denied', `AUT-Zertifikat ist gesperrt (OCSP revoked${since}, Grund ${result.reason ?? 'unspecified'}); die Karte kann sich nicht mehr anmelden`);
+  }
+  if (result.status !== 'good') throw new IdpError(401, 'access_denied', 'AUT-Zertifikat hat keinen gültigen Sperrstatus (OCSP unknown)');
 }
 
 function devIdentity(identity: Identity, kim: KimAccountInfo | undefined) {

@@ -1,6 +1,7 @@
 // `erx serve idp`: the simulated IDP on its port, signing with the test PKI's IDP key (BP256R1).
 import type { ServiceDefinition } from '../cli/service.ts';
 import { getPki } from '../cli/shared.ts';
+import { createOcspChecker, RevocationRegistry } from '../crypto/ocsp.ts';
 import { kimAccounts } from '../kim/accounts.ts';
 import { createIdpApp } from './app.ts';
 import { IDP_SIG_KID, type IdpAlgorithm } from './tokens.ts';
@@ -22,6 +23,8 @@ export const idpService: ServiceDefinition = {
       dev: config.dev,
       trustAnchors: pki.trustAnchors(),
       intermediates: pki.trustList(),
+      // Revoked cards (`erx pki revoke`) get no token; read in-process from the PKI's registry like the Fachdienst.
+      ocsp: createOcspChecker(new RevocationRegistry(pki.dir)),
       // The one integration point with the KIM module: its accounts for /dev/identities.
       kimAccounts: () => kimAccounts({ smtpPort: config.ports.kim_smtp, pop3Port: config.ports.kim_pop3 }),
     });
