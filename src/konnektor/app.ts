@@ -16,6 +16,8 @@ export interface KonnektorAppOptions {
   pki?: LoadedPki;
   /** config.dev && !config.pinPrompt: the simulated terminal enters the PIN itself. */
   autoPin: boolean;
+  /** config.dev: the simulated terminal enters the SMC-B PIN (also with ERX_PIN_PROMPT=1); default autoPin. */
+  autoSmcbPin?: boolean;
   comfort?: Partial<ComfortConfig>;
   /** Clock for the comfort timer and signingTime (tests). */
   now?: () => number;
@@ -69,6 +71,7 @@ export function createKonnektorApp(options: KonnektorAppOptions): FastifyInstanc
     cards: options.cards,
     comfort,
     autoPin: options.autoPin,
+    autoSmcbPin: options.autoSmcbPin,
     ocsp: ocspOptions ? createOcspResponder(ocspOptions) : undefined,
     now: () => new Date(now()),
   });

@@ -34,7 +34,7 @@ test('SMC-B, HBA and eGK sign a digest with their AUT key; the signature verifie
   }
 });
 
-test('PIN prompt mode: the SMC-B PIN is needed once, a wrong one counts down, then the SMC-B stays unlocked', async () => {
+test('PIN prompt mode: the SMC-B PIN is needed once, a wrong one counts down, then the SMC-B stays unlocked; blocked is PIN_BLOCKED', async () => {
   const k = await startTestKonnektor({ autoPin: false });
   try {
     const client = clientOf(k);
@@ -48,6 +48,24 @@ test('PIN prompt mode: the SMC-B PIN is needed once, a wrong one counts down, th
     // unlocked: no PIN any more (unlike PIN.QES, which authorises one batch)
     assert.equal((await client.externalAuthenticate(smcb, digest))[0], 0x30);
     assert.deepEqual(await client.getPinStatus(smcb), { status: 'VERIFIED', leftTries: 3 });
+    // a blocked SMC-B says so, not "PIN required"
+    const other = handleOf(k, pharmacies[1].id);
+    for (let i = 0; i < 3; i++) await k.cards.verifyPin(other, 'PIN.SMC', '999999');
+    await assert.rejects(client.externalAuthenticate(other, digest), (e: KonnektorClientError) =>
+      e.status === 423 && e.error === 'PIN_BLOCKED' && /PIN.SMC der Karte SMC-B-\d+ .* gesperrt; mit der PUK entsperren/.test(e.message));
+  } finally {
+    await k.close();
+  }
+});
+
+test('dev mode with ERX_PIN_PROMPT (autoSmcbPin): the terminal unlocks the SMC-B, the HBA still needs the typed PIN', async () => {
+  const k = await startTestKonnektor({ autoPin: false, autoSmcbPin: true });
+  try {
+    const client = clientOf(k);
+    const digest = digestOf(Buffer.from('x'));
+    assert.equal((await client.externalAuthenticate(handleOf(k, practice.id), digest))[0], 0x30);
+    await assert.rejects(client.externalAuthenticate(k.hba, digest), (e: KonnektorClientError) => e.error === 'PIN_REQUIRED' && /PIN.CH/.test(e.message));
+    assert.equal((await client.externalAuthenticate(k.hba, digest, { pin: '123456' }))[0], 0x30);
   } finally {
     await k.close();
   }

@@ -11,7 +11,8 @@ export const konnektorService: ServiceDefinition = {
     const { config } = ctx;
     const [database, pki] = await Promise.all([getDatabase(ctx), getPki(ctx)]);
     const cards = await openCardStore(database, pki);
-    const app = createKonnektorApp({ cards, pki, autoPin: config.dev && !config.pinPrompt });
+    // ERX_PIN_PROMPT is about the physician's HBA PIN; the practice's SMC-B is unlocked by the terminal in dev mode.
+    const app = createKonnektorApp({ cards, pki, autoPin: config.dev && !config.pinPrompt, autoSmcbPin: config.dev });
     const address = await app.listen({ host: config.host, port: config.ports.konnektor });
     const port = new URL(address).port;
     ctx.log.info({ cards: cards.cards().length, autoPin: config.dev && !config.pinPrompt }, 'konnektor ready');

@@ -86,6 +86,11 @@ export interface SignatureServiceOptions {
   comfort: ComfortSignatures;
   /** The simulated terminal enters the dev PIN itself (dev mode without ERX_PIN_PROMPT). */
   autoPin: boolean;
+  /**
+   * The terminal enters the SMC-B's PIN.SMC (default: as autoPin). The SMC-B is the practice's, unlocked by staff, not
+   * the physician: in dev mode this stays on even with ERX_PIN_PROMPT=1, which is about the HBA PIN only.
+   */
+  autoSmcbPin?: boolean;
   /** DER OCSP response for a certificate, embedded when IncludeRevocationInfo is true. */
   ocsp?: (request: Buffer) => Buffer;
   now?: () => Date;
@@ -174,7 +179,8 @@ export function createSignatureService(options: SignatureServiceOptions) {
 
   /** PIN entry at the (simulated) terminal. Throws PIN_REQUIRED / PIN_REJECTED / PIN_BLOCKED. */
   async function enterPin(target: SmartCard, pinType: PinType, pin: unknown): Promise<void> {
-    const entered = typeof pin === 'string' && pin !== '' ? pin : options.autoPin ? DEV_PIN : undefined;
+    const auto = target.type === 'SMC-B' ? (options.autoSmcbPin ?? options.autoPin) : options.autoPin;
+    const entered = typeof pin === 'string' && pin !== '' ? pin : auto ? DEV_PIN : undefined;
     if (entered === undefined) {
       throw new KonnektorError(400, 'PIN_REQUIRED', `PIN-Eingabe erforderlich: ${pinType} der Karte ${target.handle} (${target.holderName}); die PIN muss mit der Anfrage kommen (Pin)`, { cardHandle: target.handle, pinType });
     }
@@ -182,9 +188,11 @@ export function createSignatureService(options: SignatureServiceOptions) {
     if (result.result === 'REJECTED') {
       throw new KonnektorError(403, 'PIN_REJECTED', `Falsche PIN für ${pinType} der Karte ${target.handle} (${target.holderName}); noch ${result.leftTries} Versuch${result.leftTries === 1 ? '' : 'e'} bis zur Sperre`, { cardHandle: target.handle, pinType, leftTries: result.leftTries });
     }
-    if (result.result === 'BLOCKED') {
-      throw new KonnektorError(423, 'PIN_BLOCKED', `${pinType} der Karte ${target.handle} (${target.holderName}) ist nach 3 Fehleingaben gesperrt; mit der PUK entsperren (CardService/UnblockPin)`, { cardHandle: target.handle, pinType, leftTries: 0 });
-    }
+    if (result.result === 'BLOCKED') throw pinBlocked(target, pinType);
+  }
+
+  function pinBlocked(target: SmartCard, pinType: PinType): KonnektorError {
+    return new KonnektorError(423, 'PIN_BLOCKED', `${pinType} der Karte ${target.handle} (${target.holderName}) ist nach 3 Fehleingaben gesperrt; mit der PUK entsperren (CardService/UnblockPin)`, { cardHandle: target.handle, pinType, leftTries: 0 });
   }
 
   function revocationInfo(signer: KeyAndCert): Buffer | undefined {
@@ -265,7 +273,10 @@ export function createSignatureService(options: SignatureServiceOptions) {
       if (digest.length !== 32) throw bad(`BinaryString muss ein SHA-256-Hashwert sein (32 Byte), erhalten ${digest.length} Byte`);
       const pinType = autPinType(target);
       return withCard(target.handle, async () => {
-        if ((await cards.pinStatus(target.handle, pinType)).status !== 'VERIFIED') await enterPin(target, pinType, body.Pin);
+        const { status } = await cards.pinStatus(target.handle, pinType);
+        // A blocked PIN is reported as such, not as "PIN required" (no PIN entry could help).
+        if (status === 'BLOCKED') throw pinBlocked(target, pinType);
+        if (status !== 'VERIFIED') await enterPin(target, pinType, body.Pin);
         const signature = signDigest(target.aut.key, digest);
         return { Status: { Result: 'OK' }, SignatureObject: { Base64Signature: { Type: ECDSA_SIGNATURE_TYPE, Value: signature.toString('base64') } } };
       });

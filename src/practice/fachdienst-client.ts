@@ -1,13 +1,20 @@
-// The practice's side of the Fachdienst: an access token for the practice SMC-B identity (cached until shortly
-// before it expires) and the prescriber operations $create, $activate, $abort plus the pharmacy's $reject.
-// Token: the IDP's card-based flow needs the SMC-B AUT key to sign the challenge, which the simulated Konnektor does
-// not offer (it signs documents only, no ExternalAuthenticate), so the dev-mode `POST /dev/token` is used.
-import { FhirError } from '../fhir/errors.ts';
+// The practice's side of the Fachdienst: an access token for the practice's SMC-B (cached until shortly before it
+// expires) and the prescriber operations $create, $activate, $abort plus the pharmacy's $reject.
+// Token: the IDP's card-based flow, as a real practice system does it (ti-components.md §4.1): the Konnektor reads
+// the SMC-B's C.HCI.AUT certificate and signs the challenge digest with its AUT key (ExternalAuthenticate). No dev
+// endpoint is involved, so this works the same with ERX_DEV=0.
+import { cardLogin, CardLoginError } from '../idp/card-login.ts';
+import { KonnektorClientError, type KonnektorClient } from '../konnektor/client.ts';
 import type { Parameters, Task } from '../fhir/types.ts';
 
 const FLOW_TYPE_SYSTEM = 'https://gematik.de/fhir/erp/CodeSystem/GEM_ERP_CS_FlowType';
 const ACCESS_CODE_SYSTEM = 'https://gematik.de/fhir/erp/NamingSystem/GEM_ERP_NS_AccessCode';
 const JSON_TYPE = 'application/fhir+json';
+/** The practice module as an OAuth client of the IDP; the redirect is never followed (the code is read from it). */
+export const PRACTICE_CLIENT_ID = 'erx-practice';
+export const PRACTICE_REDIRECT_URI = 'http://localhost/erx-practice/callback';
+/** A cached token is replaced this long before its `exp`. */
+const EXPIRY_MARGIN_MS = 30_000;
 
 export interface TokenSource {
   token(): Promise<string>;
@@ -15,34 +22,75 @@ export interface TokenSource {
   invalidate(): void;
 }
 
-/** Tokens from the IDP's dev endpoint for a seeded identity, reused until 30 s before `exp`. */
-export function devTokenSource(options: { idpUrl: string; identityId: string; fetch?: typeof fetch; now?: () => number }): TokenSource {
-  const doFetch = options.fetch ?? fetch;
+export interface KonnektorTokenSourceOptions {
+  idpUrl: string;
+  konnektor: Pick<KonnektorClient, 'readCardCertificate' | 'externalAuthenticate'>;
+  /** The SMC-B's card handle, or how to find it (looked up on the first login, the Konnektor may start later). */
+  smcbHandle: string | (() => Promise<string>);
+  clientId?: string;
+  redirectUri?: string;
+  /** Fetch towards the IDP. */
+  fetch?: typeof fetch;
+  now?: () => number;
+}
+
+/**
+ * Tokens from the IDP's card-based flow with the SMC-B behind the Konnektor, reused until 30 s before `exp`;
+ * concurrent callers share one login. Failures are FachdienstCallErrors (see loginFailure): 503 retryable or 403.
+ */
+export function konnektorTokenSource(options: KonnektorTokenSourceOptions): TokenSource {
   const now = options.now ?? Date.now;
+  let handle = typeof options.smcbHandle === 'string' ? options.smcbHandle : undefined;
   let cached: { token: string; expiresAt: number } | undefined;
   let pending: Promise<string> | undefined;
-  async function fetchToken(): Promise<string> {
-    const res = await doFetch(`${options.idpUrl.replace(/\/+$/, '')}/dev/token`, {
-      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ id: options.identityId }),
-    });
-    const body = (await res.json().catch(() => ({}))) as { access_token?: string; expires_in?: number; error_description?: string };
-    if (!res.ok || !body.access_token) {
-      throw new FhirError(503, `Kein Zugriffstoken vom IDP (${res.status}${body.error_description ? `: ${body.error_description}` : ''})`, { code: 'transient' });
+
+  async function login(): Promise<string> {
+    try {
+      handle ??= await (options.smcbHandle as () => Promise<string>)();
+      const smcb = handle;
+      const certificate = await options.konnektor.readCardCertificate(smcb, 'C.AUT');
+      const tokens = await cardLogin({
+        idpUrl: options.idpUrl, clientId: options.clientId ?? PRACTICE_CLIENT_ID, redirectUri: options.redirectUri ?? PRACTICE_REDIRECT_URI,
+        certificate, sign: (digest) => options.konnektor.externalAuthenticate(smcb, digest), fetch: options.fetch,
+      });
+      const exp = expiryOf(tokens.accessToken) ?? now() + tokens.expiresIn * 1000;
+      cached = { token: tokens.accessToken, expiresAt: exp - EXPIRY_MARGIN_MS };
+      return tokens.accessToken;
+    } catch (err) {
+      throw loginFailure(err, handle);
     }
-    const exp = expiryOf(body.access_token) ?? now() + (body.expires_in ?? 300) * 1000;
-    cached = { token: body.access_token, expiresAt: exp - 30_000 };
-    return body.access_token;
   }
   return {
     async token() {
       if (cached && now() < cached.expiresAt) return cached.token;
-      pending ??= fetchToken().finally(() => (pending = undefined));
+      pending ??= login().finally(() => (pending = undefined));
       return pending;
     },
     invalidate() {
       cached = undefined;
     },
   };
+}
+
+/** The handle of the SMC-B with this Telematik-ID in the Konnektor's terminals. */
+export async function smcbHandleOf(konnektor: Pick<KonnektorClient, 'getCards'>, telematikId: string): Promise<string> {
+  const [card] = await konnektor.getCards({ cardType: 'SMC-B', telematikId });
+  if (!card) throw new KonnektorClientError(404, 'CARD_NOT_FOUND', `Keine SMC-B mit Telematik-ID ${telematikId} im Kartenterminal`);
+  return card.CardHandle;
+}
+
+/**
+ * Retryable: IDP or Konnektor unreachable or 5xx, SMC-B not inserted or its PIN not entered yet (the requests wait in
+ * `pending` with the reason). Final: the IDP refused the card (untrusted, revoked) or the PIN was rejected/blocked.
+ */
+function loginFailure(err: unknown, handle: string | undefined): FachdienstCallError {
+  const cause = err instanceof CardLoginError && err.step === 'signature' && err.cause !== undefined ? err.cause : err;
+  let retryable: boolean;
+  if (cause instanceof KonnektorClientError) retryable = cause.status >= 500 || cause.error === 'PIN_REQUIRED' || cause.error === 'CARD_NOT_FOUND';
+  else if (cause instanceof CardLoginError) retryable = cause.transient;
+  else retryable = true; // the Konnektor could not be reached
+  const message = `Anmeldung der SMC-B${handle ? ` ${handle}` : ''} am IDP fehlgeschlagen: ${(err as Error).message}`;
+  return new FachdienstCallError(retryable ? 503 : 403, message, retryable);
 }
 
 function expiryOf(jwt: string): number | undefined {

@@ -1,5 +1,7 @@
 // Test world for the practice: the real practice app, Fachdienst, Konnektor and IDP on one seeded PKI, wired
 // through inject()-backed fetches (no ports), on the database the test passes in. Only the clock is adjustable.
+// The IDP runs without dev endpoints (as with ERX_DEV=0): the practice logs in with its SMC-B via the Konnektor,
+// and the IDP and the Fachdienst share one revocation registry.
 import type { FastifyInstance } from 'fastify';
 import { createOcspChecker, RevocationRegistry } from '../crypto/ocsp.ts';
 import { createSeededPki, type LoadedPki } from '../crypto/pki.ts';
@@ -9,15 +11,17 @@ import { toXml } from '../fhir/codec.ts';
 import { buildPrescriptionBundle, type MedicationInput } from '../fhir/kbv/build-bundle.ts';
 import type { Bundle, MedicationRequest } from '../fhir/types.ts';
 import { createIdpApp } from '../idp/app.ts';
+import { cardLogin } from '../idp/card-login.ts';
 import { injectFetch } from '../idp/testing.ts';
 import { IDP_SIG_KID } from '../idp/tokens.ts';
 import { createTokenVerifier } from '../idp/verify.ts';
 import { createKonnektorClient } from '../konnektor/client.ts';
+import { signDigest } from '../konnektor/ecdsa.ts';
 import { CONTEXT, startTestKonnektor, type TestKonnektor } from '../konnektor/testing.ts';
 import { identityById, insured, physician, practice, TENANT, type Identity } from '../seed/identities.ts';
 import type { Database } from '../storage/database.ts';
 import { createPracticeApp, type PracticeApp, type PracticeAppOptions } from './app.ts';
-import { createFachdienstClient, devTokenSource } from './fachdienst-client.ts';
+import { createFachdienstClient, konnektorTokenSource } from './fachdienst-client.ts';
 
 export const ISSUER = 'http://idp.test';
 export const FD_URL = 'http://fd.test';
@@ -29,7 +33,9 @@ export interface PracticeWorld extends PracticeApp {
   fachdienst: FastifyInstance;
   konnektor: TestKonnektor;
   idp: FastifyInstance;
-  /** A dev access token for a seeded identity (to call the Fachdienst directly). */
+  /** Revocations the IDP (card login) and the Fachdienst (QES) see; `revoke(serial)`. */
+  revocations: RevocationRegistry;
+  /** An access token of a seeded identity, by the card flow with its soft card (to call the Fachdienst directly). */
   token(identityId: string): Promise<string>;
   close(): Promise<void>;
 }
@@ -46,37 +52,49 @@ export interface WorldOptions extends Partial<Pick<PracticeAppOptions, 'pinPromp
 export async function createPracticeWorld(database: Database, options: WorldOptions = {}): Promise<PracticeWorld> {
   const pki = options.pki ?? testPki();
   const signer = { key: pki.idp.key, alg: 'BP256R1' as const, kid: IDP_SIG_KID, cert: pki.idp.cert };
-  const idp = createIdpApp({ issuer: ISSUER, dev: true, trustAnchors: pki.trustAnchors(), intermediates: pki.trustList(), signer });
+  const revocations = new RevocationRegistry(null);
+  const idp = createIdpApp({
+    issuer: ISSUER, dev: false, trustAnchors: pki.trustAnchors(), intermediates: pki.trustList(), signer, ocsp: createOcspChecker(revocations),
+  });
+  const idpFetch = injectFetch(idp);
   const fachdienst = await buildFachdienst({
     database,
     trust: TrustStore.fromCertificates(pki.trustList()),
-    ocsp: createOcspChecker(new RevocationRegistry(null)),
+    ocsp: createOcspChecker(revocations),
     tokenVerifier: createTokenVerifier({ keys: [{ kid: IDP_SIG_KID, key: pki.idp.key }], issuer: ISSUER }),
     signer: pki.fachdienst,
     baseUrl: FD_URL,
     rateLimitPerMinute: 0,
   });
-  const konnektor = await startTestKonnektor({ pki, autoPin: !options.pinPrompt });
-  const fdClientFor = (identityId: string) => createFachdienstClient({
-    baseUrl: FD_URL,
-    tokens: devTokenSource({ idpUrl: ISSUER, identityId, fetch: injectFetch(idp) }),
-    fetch: (options.wrapFachdienstFetch ?? ((f) => f))(injectFetch(fachdienst)),
-  });
+  // As `erx` in dev mode: with the PIN prompt the physician types the HBA PIN, the terminal still unlocks the SMC-B.
+  const konnektor = await startTestKonnektor({ pki, autoPin: !options.pinPrompt, autoSmcbPin: true });
   const konnektorClient = createKonnektorClient('http://konnektor.test', { context: { ...CONTEXT, MandantId: TENANT }, fetch: injectFetch(konnektor.app) });
+  const fdClientFor = (identity: Identity) => {
+    const smcb = konnektor.cards.cardsForIdentity(identity.id).find((c) => c.type === 'SMC-B')!.handle;
+    return createFachdienstClient({
+      baseUrl: FD_URL,
+      tokens: konnektorTokenSource({ idpUrl: ISSUER, konnektor: konnektorClient, smcbHandle: smcb, fetch: idpFetch }),
+      fetch: (options.wrapFachdienstFetch ?? ((f) => f))(injectFetch(fachdienst)),
+    });
+  };
   const built = await createPracticeApp({
     database, konnektor: konnektorClient, pinPrompt: options.pinPrompt ?? false, claimLeaseMs: options.claimLeaseMs,
     now: options.now, onOutbox: options.onOutbox, instanceId: options.instanceId,
     tenants: [
-      { name: TENANT, practice, physician, fachdienst: fdClientFor(practice.id) },
-      ...(options.extraTenants ?? []).map((t) => ({ name: t.name, practice: t.identity, physician, fachdienst: fdClientFor(t.identity.id) })),
+      { name: TENANT, practice, physician, fachdienst: fdClientFor(practice) },
+      ...(options.extraTenants ?? []).map((t) => ({ name: t.name, practice: t.identity, physician, fachdienst: fdClientFor(t.identity) })),
     ],
   });
   await built.app.ready();
   return {
-    ...built, fachdienst, konnektor, idp,
+    ...built, fachdienst, konnektor, idp, revocations,
     async token(identityId: string) {
-      const res = await idp.inject({ method: 'POST', url: '/dev/token', payload: { id: identityId } });
-      return res.json().access_token as string;
+      const { aut } = pki.cards[identityId];
+      const tokens = await cardLogin({
+        idpUrl: ISSUER, clientId: 'erx-test', redirectUri: 'http://127.0.0.1/cb', certificate: aut.cert,
+        sign: async (digest) => signDigest(aut.key, digest), fetch: idpFetch,
+      });
+      return tokens.accessToken;
     },
     async close() {
       await built.app.close();
