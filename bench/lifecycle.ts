@@ -207,12 +207,12 @@ async function floor(database: Database, idp: Idp, n: number): Promise<number> {
         audit: { kind: 'accept', kvnr, prescriptionId: t.id, recorded: now, baseUrl: '' },
         result: undefined,
       }));
-      await store.updateTask(id, async (t, tx) => {
-        await store.replaceDispenses(tx, t.id, [{ id: 'md-1', kvnr, performer: PHARMACY.telematikId!, whenHandedOver: '2026-01-01', whenPrepared: null, resource: dispense, medication: null }]);
+      await store.updateTask(id, async (t) => {
         const signature = signCades(receiptXml, fd, { signingTime: now });
         return {
           patch: { status: 'completed', closedAt: now, lastModified: now, receipt: { resourceType: 'Bundle', id: randomUUID(), signature: { data: signature.toString('base64') } } as Resource },
           audit: { kind: 'close', kvnr, prescriptionId: t.id, recorded: now, baseUrl: '' },
+          insertDispenses: [{ id: 'md-1', kvnr, performer: PHARMACY.telematikId!, whenHandedOver: '2026-01-01', whenPrepared: null, resource: dispense, medication: null }],
           result: undefined,
         };
       });

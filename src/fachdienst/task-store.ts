@@ -71,6 +71,23 @@ function toColumns(patch: Partial<TaskRecord>): Record<string, unknown> {
 
 export type Tx = Transaction<any>;
 
+/** What an update decides: the Task's changes, its AuditEvent, and dispense rows for a Task that has none yet. */
+export interface TaskDecision<T> {
+  patch?: Partial<TaskRecord>;
+  audit?: AuditInput;
+  /** Inserted with the update (only when the Task has no MedicationDispense rows: lastMedicationDispense unset). */
+  insertDispenses?: Omit<DispenseRecord, 'prescriptionId' | 'seq'>[];
+  result: T;
+}
+
+function dispenseRows(prescriptionId: string, list: Omit<DispenseRecord, 'prescriptionId' | 'seq'>[]): Record<string, unknown>[] {
+  return list.map((d, seq) => ({
+    prescription_id: prescriptionId, seq, id: d.id, kvnr: d.kvnr, performer: d.performer,
+    when_handed_over: d.whenHandedOver, when_prepared: d.whenPrepared,
+    resource: JSON.stringify(d.resource), medication: d.medication ? JSON.stringify(d.medication) : null,
+  }));
+}
+
 /** SQL types of the AuditEvent columns (INSERT … SELECT of parameters needs them spelled out). */
 const AUDIT_COLUMN_TYPES: Record<string, string> = {
   id: 'text', kvnr: 'text', prescription_id: 'text', recorded: 'timestamptz', action: 'text', kind: 'text', resource: 'jsonb',
@@ -156,18 +173,23 @@ export class TaskStore {
    * Locks the Task, lets `fn` check it and say what changes (it may write related rows with `tx`), writes the
    * change and the AuditEvent `fn` names, commits. A thrown error rolls everything back. 404 when the Task does not exist.
    */
-  async updateTask<T>(id: string, fn: (task: TaskRecord, tx: Tx) => Promise<{ patch?: Partial<TaskRecord>; audit?: AuditInput; result: T }>): Promise<T> {
+  async updateTask<T>(id: string, fn: (task: TaskRecord, tx: Tx) => Promise<TaskDecision<T>>): Promise<T> {
     return this.database.transaction(async (tx) => {
       const row = await tx.selectFrom('fachdienst_task').selectAll().where('id', '=', id).forUpdate().executeTakeFirst();
       if (!row) throw notFound(`Task ${id} nicht gefunden`);
       const task = fromRow(row);
-      const { patch, audit, result } = await fn(task, tx);
+      const { patch, audit, insertDispenses, result } = await fn(task, tx);
       const changes = patch && Object.keys(patch).length > 0 ? toColumns(patch) : undefined;
       if (changes && audit) {
-        // One round trip for both: a data-modifying WITH runs exactly once, in the same statement and transaction.
-        await tx.with('task_update', (db) => db.updateTable('fachdienst_task').set(changes).where('id', '=', id))
-          .insertInto('fachdienst_audit_event').values(auditRow(audit)).execute();
+        // One round trip for all: data-modifying WITHs run exactly once, in the same statement and transaction.
+        let q = tx.with('task_update', (db) => db.updateTable('fachdienst_task').set(changes).where('id', '=', id));
+        if (insertDispenses?.length) {
+          const rows = dispenseRows(id, insertDispenses);
+          q = q.with('dispense_insert', (db) => db.insertInto('fachdienst_medication_dispense').values(rows));
+        }
+        await q.insertInto('fachdienst_audit_event').values(auditRow(audit)).execute();
       } else {
+        if (insertDispenses?.length) await tx.insertInto('fachdienst_medication_dispense').values(dispenseRows(id, insertDispenses)).execute();
         if (changes) await tx.updateTable('fachdienst_task').set(changes).where('id', '=', id).execute();
         if (audit) await tx.insertInto('fachdienst_audit_event').values(auditRow(audit)).execute();
       }
@@ -227,11 +249,7 @@ export class TaskStore {
   async replaceDispenses(tx: Tx, prescriptionId: string, list: Omit<DispenseRecord, 'prescriptionId' | 'seq'>[]): Promise<void> {
     await tx.deleteFrom('fachdienst_medication_dispense').where('prescription_id', '=', prescriptionId).execute();
     if (list.length === 0) return;
-    await tx.insertInto('fachdienst_medication_dispense').values(list.map((d, seq) => ({
-      prescription_id: prescriptionId, seq, id: d.id, kvnr: d.kvnr, performer: d.performer,
-      when_handed_over: d.whenHandedOver, when_prepared: d.whenPrepared,
-      resource: JSON.stringify(d.resource), medication: d.medication ? JSON.stringify(d.medication) : null,
-    }))).execute();
+    await tx.insertInto('fachdienst_medication_dispense').values(dispenseRows(prescriptionId, list)).execute();
   }
 
   async deleteDispenses(tx: Tx, prescriptionId: string): Promise<void> {

@@ -78,6 +78,7 @@ export async function startFachdienstProcess(options: FachdienstProcessOptions):
   };
   delete env.DATABASE_URL;
   delete env.ERX_TEST;
+  delete env.NODE_TEST_CONTEXT; // the child is a server, not a test file reporting to a runner
   if (options.databaseUrl) env.DATABASE_URL = options.databaseUrl;
   const child = spawn(process.execPath, [...(options.nodeOptions ?? []), join(ROOT, 'bin/erx.mjs'), 'serve', 'fachdienst'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';

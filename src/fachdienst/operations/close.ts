@@ -26,15 +26,18 @@ export function registerClose(app: FastifyInstance, ctx: FachdienstContext): voi
       assertSecret(task, secret);
       const patch: Partial<TaskRecord> = { status: 'completed', owner: caller.id, closedAt: now, lastModified: now };
       const dispenses = body ? dispensesOf(body, task, caller, false) : [];
+      let insertDispenses: typeof dispenses | undefined;
       if (dispenses.length > 0) {
-        await ctx.store.replaceDispenses(tx, id, dispenses);
+        // rows exist exactly when lastMedicationDispense is set ($dispense sets it, $reject/$abort delete and clear it)
+        if (task.lastMedicationDispense) await ctx.store.replaceDispenses(tx, id, dispenses);
+        else insertDispenses = dispenses;
         patch.lastMedicationDispense = now;
       } else if ((await ctx.store.countDispenses(tx, id)) === 0) {
         throw forbidden(NO_DISPENSE_TEXT);
       }
       const built = await buildReceipt(ctx, { task, beneficiary: caller.id, closedAt: now });
       patch.receipt = built;
-      return { patch, audit: { kind: 'close', kvnr: task.kvnr as string, prescriptionId: id, caller, recorded: now, baseUrl: ctx.baseUrl }, result: built };
+      return { patch, insertDispenses, audit: { kind: 'close', kvnr: task.kvnr as string, prescriptionId: id, caller, recorded: now, baseUrl: ctx.baseUrl }, result: built };
     });
     return reply.fhir(receipt);
   });
