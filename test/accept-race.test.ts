@@ -20,13 +20,22 @@ forEachEngine('1,000 concurrent $accept on 100 Tasks', (getDb) => {
       const tokens = await Promise.all(racers.map((p) => world.tokenOf(p)));
       const attempts = tasks.flatMap((task) => racers.map((pharmacy, r) => ({ task, pharmacy, token: tokens[r] })));
       assert.equal(attempts.length, 1000);
+      // Under this load the PostgreSQL pool may answer 503 + Retry-After (no connection within its wait time); a
+      // client retries those, as the gematik retry guidance says, so each attempt ends in 200 or 409.
+      let retried503 = 0;
       const results = await Promise.all(attempts.map(async (a) => {
-        const res = await world.app.inject({
-          method: 'POST', url: `/Task/${a.task.id}/$accept?ac=${a.task.accessCode}`,
-          headers: { authorization: `Bearer ${a.token}`, accept: 'application/fhir+json' },
-        });
-        return { ...a, status: res.statusCode };
+        for (let attempt = 0; ; attempt++) {
+          const res = await world.app.inject({
+            method: 'POST', url: `/Task/${a.task.id}/$accept?ac=${a.task.accessCode}`,
+            headers: { authorization: `Bearer ${a.token}`, accept: 'application/fhir+json' },
+          });
+          if (res.statusCode !== 503 || attempt >= 20) return { ...a, status: res.statusCode };
+          assert.ok(res.headers['retry-after'], '503 carries Retry-After');
+          retried503++;
+          await new Promise((r) => setTimeout(r, 50 + Math.random() * 100));
+        }
       }));
+      if (retried503) console.log(`# ${retried503} answers were 503 under load and retried`);
       const statuses = new Map<number, number>();
       for (const r of results) statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1);
       assert.deepEqual([...statuses.keys()].sort(), [200, 409], `statuses: ${JSON.stringify([...statuses])}`);
