@@ -1,20 +1,12 @@
 // The FHIR shapes the Fachdienst answers with (GEM_ERP_PR_Task, Device, Bundles), as in the gematik examples.
 import type { Bundle, BundleEntry, Device, Extension, Identifier, Resource, Task } from '../fhir/types.ts';
+import { ERP_SYSTEM } from '../fhir/systems.ts';
 import type { TaskRecord } from './task-store.ts';
 
 export const WORKFLOW_VERSION = '1.6';
 export const PROFILE = (name: string) => `https://gematik.de/fhir/erp/StructureDefinition/${name}|${WORKFLOW_VERSION}`;
 
-export const NS = {
-  prescriptionId: 'https://gematik.de/fhir/erp/NamingSystem/GEM_ERP_NS_PrescriptionId',
-  accessCode: 'https://gematik.de/fhir/erp/NamingSystem/GEM_ERP_NS_AccessCode',
-  secret: 'https://gematik.de/fhir/erp/NamingSystem/GEM_ERP_NS_Secret',
-  kvnr: 'http://fhir.de/sid/gkv/kvid-10',
-  telematikId: 'https://gematik.de/fhir/sid/telematik-id',
-  flowType: 'https://gematik.de/fhir/erp/CodeSystem/GEM_ERP_CS_FlowType',
-  documentType: 'https://gematik.de/fhir/erp/CodeSystem/GEM_ERP_CS_DocumentType',
-  organizationType: 'https://gematik.de/fhir/erp/CodeSystem/GEM_ERP_CS_OrganizationType',
-} as const;
+export const NS = ERP_SYSTEM;
 
 export const EXT = {
   prescriptionType: 'https://gematik.de/fhir/erp/StructureDefinition/GEM_ERP_EX_PrescriptionType',

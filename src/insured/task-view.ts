@@ -1,17 +1,11 @@
 // What the insured app shows for a Task, in German: status, flowtype, dates, medication and prescriber from the
 // insured's copy of the prescription, and the rules for deleting and assigning. No DOM and no Node APIs.
 import { extractPrescriptionFacts } from '../fhir/kbv/prescription-bundle.ts';
+import { ERP_SYSTEM } from '../fhir/systems.ts';
 import type { Bundle, Task } from '../fhir/types.ts';
 import type { ErezeptToken } from '../pharmacy/scanned-token.ts';
 
-export const SYSTEM = {
-  prescriptionId: 'https://gematik.de/fhir/erp/NamingSystem/GEM_ERP_NS_PrescriptionId',
-  accessCode: 'https://gematik.de/fhir/erp/NamingSystem/GEM_ERP_NS_AccessCode',
-  secret: 'https://gematik.de/fhir/erp/NamingSystem/GEM_ERP_NS_Secret',
-  kvnr: 'http://fhir.de/sid/gkv/kvid-10',
-  telematikId: 'https://gematik.de/fhir/sid/telematik-id',
-  flowType: 'https://gematik.de/fhir/erp/CodeSystem/GEM_ERP_CS_FlowType',
-} as const;
+export const SYSTEM = ERP_SYSTEM;
 
 const EXT = {
   prescriptionType: 'https://gematik.de/fhir/erp/StructureDefinition/GEM_ERP_EX_PrescriptionType',

@@ -1,12 +1,13 @@
 // The non-standard XML shapes of the RED interchange API: the Task searchset with `<entry><Task>` (no <resource>
 // wrapper), the `<Prescriptions>` answer of $processerp and the `<ConnectorResponse>` of $getcards.
 import { toXml } from '../fhir/codec.ts';
+import { ERP_SYSTEM } from '../fhir/systems.ts';
 import type { Bundle, Task } from '../fhir/types.ts';
 import type { CardInfo } from '../konnektor/client.ts';
 import type { PatientSummary } from './store.ts';
 
-export const NS_PRESCRIPTION_ID = 'https://gematik.de/fhir/erp/NamingSystem/GEM_ERP_NS_PrescriptionId';
-export const NS_ACCESS_CODE = 'https://gematik.de/fhir/erp/NamingSystem/GEM_ERP_NS_AccessCode';
+export const NS_PRESCRIPTION_ID = ERP_SYSTEM.prescriptionId;
+export const NS_ACCESS_CODE = ERP_SYSTEM.accessCode;
 const FHIR_NS = ' xmlns="http://hl7.org/fhir"';
 
 /** Escapes element text (quotes stay as they are, so `<url>` shows the JSON exactly as RED does). */

@@ -1,4 +1,5 @@
 // Canonical URLs and systems of the KBV e-prescription bundle (kbv.ita.erp / kbv.ita.for), in one place.
+import { ERP_SYSTEM } from '../systems.ts';
 
 export const KBV_SD = 'https://fhir.kbv.de/StructureDefinition/';
 export const PROFILE = {
@@ -40,15 +41,15 @@ export const EXT = {
 } as const;
 
 export const SYSTEM = {
-  prescriptionId: 'https://gematik.de/fhir/erp/NamingSystem/GEM_ERP_NS_PrescriptionId',
-  kvid10: 'http://fhir.de/sid/gkv/kvid-10',
+  prescriptionId: ERP_SYSTEM.prescriptionId,
+  kvid10: ERP_SYSTEM.kvnr,
   pkvId: 'http://fhir.de/sid/pkv/kvid-10',
   iknr: 'http://fhir.de/sid/arge-ik/iknr',
   lanr: 'https://fhir.kbv.de/NamingSystem/KBV_NS_Base_ANR',
   zanr: 'http://fhir.de/sid/kzbv/zahnarztnummer',
   bsnr: 'https://fhir.kbv.de/NamingSystem/KBV_NS_Base_BSNR',
   kzva: 'http://fhir.de/sid/kzbv/kzvabrechnungsnummer',
-  telematikId: 'https://gematik.de/fhir/sid/telematik-id',
+  telematikId: ERP_SYSTEM.telematikId,
   pruefnummer: 'https://fhir.kbv.de/NamingSystem/KBV_NS_FOR_Pruefnummer',
   pzn: 'http://fhir.de/CodeSystem/ifa/pzn',
   ask: 'http://fhir.de/CodeSystem/ask',
