@@ -43,6 +43,14 @@ if (files.length === 0) {
   console.error('no test files found');
   process.exit(2);
 }
+// The whole suite starts with the type check (tsc 7, ~3 s), so CI catches type errors too.
+if (args.length === 0) {
+  const tsc = spawnSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '--noEmit', '-p', root], { cwd: root, stdio: 'inherit' });
+  if (tsc.status !== 0) {
+    console.error('type check failed (npm run typecheck)');
+    process.exit(tsc.status ?? 1);
+  }
+}
 const concurrency = Math.max(1, Math.min(2, availableParallelism()));
 const result = spawnSync(
   process.execPath,
