@@ -1,13 +1,14 @@
 // The insured's app: prescriptions with 2D code, representative access, pharmacy search and assignment,
 // dispense information, messages, delete, access protocol. All texts German.
 import { useCallback, useEffect, useMemo, useState } from 'react';
-import type { AuditEvent, Bundle, Communication, MedicationDispense, Organization, Task } from '../../../src/fhir/types.ts';
+import type { AuditEvent, Bundle, Communication, MedicationDispense, Task } from '../../../src/fhir/types.ts';
 import { groupForCodes } from '../../../src/insured/datamatrix-payload.ts';
 import { dispenseRequest, replyText, type SupplyOption } from '../../../src/insured/dispense-request.ts';
 import { abortRule, assignRule, germanDate, splitTaskBundle, summarizeTask, tokenOf, type TaskSummary } from '../../../src/insured/task-view.ts';
 import { formatToken, parseScannedInput, type ErezeptToken } from '../../../src/pharmacy/scanned-token.ts';
 import { createApi, errorText, nextPath, resourcesOf, type Api } from '../shared/api.ts';
 import { DataMatrix } from '../shared/DataMatrix.tsx';
+import { searchPharmacies, type PharmacyHit } from '../shared/pharmacy-search.ts';
 import { decodeCodes } from '../shared/scan.ts';
 import type { Session } from '../shared/session.ts';
 import { AppShell, Field, Nav, Notice, Select } from '../shared/ui.tsx';
@@ -170,8 +171,6 @@ function PrescriptionDetail({ api, session, taskId, onBack }: { api: Api; sessio
   );
 }
 
-interface PharmacyHit { telematikId: string; name: string; address: string }
-
 function AssignToPharmacy({ api, summary, session, onAssigned }: { api: Api; summary: TaskSummary; session: Session; onAssigned: () => void }) {
   const rule = assignRule(summary.status, summary.flowType, summary.expiryDate);
   const [name, setName] = useState('');
@@ -183,17 +182,8 @@ function AssignToPharmacy({ api, summary, session, onAssigned }: { api: Api; sum
   const search = async (event: React.FormEvent) => {
     event.preventDefault();
     setMessage(undefined);
-    const params = new URLSearchParams({ type: 'urn:oid:1.2.276.0.76.4.54', _count: '20' });
-    if (name.trim()) params.set('name', name.trim());
-    if (postalCode.trim()) params.set('address-postalcode', postalCode.trim());
-    if (city.trim()) params.set('address-city', city.trim());
     try {
-      const bundle = await api.json<Bundle>('GET', `/api/vzd/Organization?${params}`);
-      setHits(resourcesOf<Organization>(bundle, 'Organization', 'match').map((o) => ({
-        telematikId: o.identifier?.find((i) => i.system === 'https://gematik.de/fhir/sid/telematik-id')?.value ?? '',
-        name: o.name ?? '',
-        address: [o.address?.[0]?.line?.join(' '), [o.address?.[0]?.postalCode, o.address?.[0]?.city].filter(Boolean).join(' ')].filter(Boolean).join(', '),
-      })));
+      setHits(await searchPharmacies(api, { name, postalCode, city }));
     } catch (e) {
       setMessage({ kind: 'error', text: errorText(e) });
     }

@@ -3,13 +3,14 @@
 // PIN entry (Stapelsignatur) or an active comfort signature, a progress bar while the batch runs, and the results
 // with their printouts. Talks to the practice module's UI JSON API through /api/practice (tenant from the sign-in).
 import { useCallback, useEffect, useId, useMemo, useRef, useState, type KeyboardEvent } from 'react';
-import type { Bundle, Organization } from '../../../src/fhir/types.ts';
+import type { Bundle } from '../../../src/fhir/types.ts';
 import { germanDate } from '../../../src/insured/task-view.ts';
 import {
   bundleFacts, flowTypeText, isSigned, needsPin, patientName, progressPercent, signatureModeText, statusText,
   type BatchProgress, type SignatureMode, type UiRequest,
 } from '../../../src/practice/signing-view.ts';
-import { createApi, errorText, resourcesOf, type Api } from '../shared/api.ts';
+import { createApi, errorText, type Api } from '../shared/api.ts';
+import { pharmacyHits, searchPharmacies, type PharmacyHit } from '../shared/pharmacy-search.ts';
 import { freshToken, type Session } from '../shared/session.ts';
 import { AppShell, Field, Notice } from '../shared/ui.tsx';
 import './practice.css';
@@ -287,14 +288,6 @@ function Results({ session, results }: { session: Session; results: UiRequest[] 
   );
 }
 
-interface PharmacyHit { telematikId: string; name: string; address: string }
-
-const pharmacyHits = (bundle: Bundle | undefined): PharmacyHit[] => resourcesOf<Organization>(bundle, 'Organization', 'match').map((o) => ({
-  telematikId: o.identifier?.find((i) => i.system === TELEMATIK_ID)?.value ?? '',
-  name: o.name ?? '',
-  address: [o.address?.[0]?.line?.join(' '), [o.address?.[0]?.postalCode, o.address?.[0]?.city].filter(Boolean).join(' ')].filter(Boolean).join(', '),
-}));
-
 function RequestDetail({ api, id, onChanged, onClose }: { api: Api; id: string; onChanged: () => Promise<void>; onClose: () => void }) {
   const [request, setRequest] = useState<UiRequest & { bundle?: Bundle }>();
   const [pharmacyName, setPharmacyName] = useState<string>();
@@ -321,12 +314,8 @@ function RequestDetail({ api, id, onChanged, onClose }: { api: Api; id: string; 
   const search = async (event: React.FormEvent) => {
     event.preventDefault();
     setMessage(undefined);
-    const params = new URLSearchParams({ type: 'urn:oid:1.2.276.0.76.4.54', _count: '20' });
-    if (name.trim()) params.set('name', name.trim());
-    if (postalCode.trim()) params.set('address-postalcode', postalCode.trim());
-    if (city.trim()) params.set('address-city', city.trim());
     try {
-      setHits(pharmacyHits(await api.json<Bundle>('GET', `/api/vzd/Organization?${params}`)));
+      setHits(await searchPharmacies(api, { name, postalCode, city }));
     } catch (e) {
       setMessage({ kind: 'error', text: errorText(e) });
     }
