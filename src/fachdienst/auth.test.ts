@@ -1,19 +1,9 @@
-import { before, after, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { openDatabase, type Database } from '../storage/database.ts';
 import { roleOfProfession } from './auth.ts';
-import { call, createWorld, type World } from './testing.ts';
+import { call, useWorld } from './testing.ts';
 
-let database: Database;
-let world: World;
-before(async () => {
-  database = await openDatabase({ dataDir: ':memory:' });
-  world = await createWorld(database, { rateLimitPerMinute: 3 });
-});
-after(async () => {
-  await world.close();
-  await database.close();
-});
+const env = useWorld({ rateLimitPerMinute: 3 });
 
 test('roles from professionOID', () => {
   assert.equal(roleOfProfession('1.2.276.0.76.4.50'), 'prescriber');
@@ -26,20 +16,20 @@ test('roles from professionOID', () => {
 });
 
 test('rate limit per token: 429 as OperationOutcome, other tokens unaffected', async () => {
-  for (let i = 0; i < 3; i++) assert.equal((await call(world, 'insured', 'GET', '/Task')).status, 200);
-  const limited = await call(world, 'insured', 'GET', '/Task');
+  for (let i = 0; i < 3; i++) assert.equal((await call(env.world, 'insured', 'GET', '/Task')).status, 200);
+  const limited = await call(env.world, 'insured', 'GET', '/Task');
   assert.equal(limited.status, 429);
   assert.equal(limited.body.resourceType, 'OperationOutcome');
   assert.ok(limited.res.headers['retry-after']);
-  assert.equal((await call(world, 'stranger', 'GET', '/Task')).status, 200);
+  assert.equal((await call(env.world, 'stranger', 'GET', '/Task')).status, 200);
 });
 
 test('response format: _format, Accept, else JSON for the insured and XML for everyone else', async () => {
-  const token = await world.token('pharmacy');
-  const xml = await world.app.inject({ method: 'GET', url: '/metadata', headers: { authorization: `Bearer ${token}` } });
+  const token = await env.world.token('pharmacy');
+  const xml = await env.world.app.inject({ method: 'GET', url: '/metadata', headers: { authorization: `Bearer ${token}` } });
   assert.match(String(xml.headers['content-type']), /^application\/fhir\+xml/);
-  const json = await world.app.inject({ method: 'GET', url: '/metadata?_format=json', headers: { authorization: `Bearer ${token}` } });
+  const json = await env.world.app.inject({ method: 'GET', url: '/metadata?_format=json', headers: { authorization: `Bearer ${token}` } });
   assert.match(String(json.headers['content-type']), /^application\/fhir\+json/);
-  const bad = await world.app.inject({ method: 'GET', url: '/metadata', headers: { authorization: `Bearer ${token}`, accept: 'text/html' } });
+  const bad = await env.world.app.inject({ method: 'GET', url: '/metadata', headers: { authorization: `Bearer ${token}`, accept: 'text/html' } });
   assert.equal(bad.statusCode, 406);
 });

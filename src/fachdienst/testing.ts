@@ -2,6 +2,7 @@
 // access tokens for the seeded identities, an adjustable clock, and helpers that walk a Task through its states.
 // Only the outside (the clock) is simulated; everything of ours is the real code.
 import assert from 'node:assert/strict';
+import { after, before } from 'node:test';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { signCades } from '../crypto/cades.ts';
 import { RevocationRegistry, createOcspChecker, OcspUnavailableError, type OcspChecker } from '../crypto/ocsp.ts';
@@ -14,7 +15,7 @@ import type { Bundle, Resource, Task } from '../fhir/types.ts';
 import { ERP_AUDIENCE, issueAccessToken, type TokenSigner } from '../idp/tokens.ts';
 import { createTokenVerifier } from '../idp/verify.ts';
 import { identityById, insured, payer, pharmacies, physician, practice, type Identity } from '../seed/identities.ts';
-import type { Database } from '../storage/database.ts';
+import { openDatabase, type Database } from '../storage/database.ts';
 import { buildFachdienst, type FachdienstOptions } from './app.ts';
 import { NS } from './task-resource.ts';
 
@@ -70,7 +71,9 @@ export interface World {
   close(): Promise<void>;
 }
 
-export async function createWorld(database: Database, options: { rateLimitPerMinute?: number; signer?: KeyAndCert; logger?: FachdienstOptions['logger'] } = {}): Promise<World> {
+export interface WorldOptions { rateLimitPerMinute?: number; signer?: KeyAndCert; logger?: FachdienstOptions['logger'] }
+
+export async function createWorld(database: Database, options: WorldOptions = {}): Promise<World> {
   const { pki, qes, fd, idp } = testPki();
   const signer: TokenSigner = { key: idp.key, alg: 'BP256R1', kid: 'puk_idp_sig', cert: idp.cert };
   const verifier = createTokenVerifier({ keys: [{ kid: 'puk_idp_sig', key: idp.key }], issuer: ISSUER });
@@ -116,6 +119,40 @@ export async function createWorld(database: Database, options: { rateLimitPerMin
       issuer: o.issuer ?? ISSUER, audience: o.audience ?? ERP_AUDIENCE, lifetimeSeconds: o.lifetimeSeconds ?? 3600, now: o.now,
     }),
     close: () => app.close(),
+  };
+}
+
+/** The world and database of one test file, readable once its `before` hook has run. */
+export interface WorldFixture {
+  readonly world: World;
+  readonly database: Database;
+}
+
+/**
+ * A World on a fresh in-memory database for the calling test file (or describe block): opened in a `before` hook,
+ * closed in an `after` hook. Further per-file setup goes in `setup`, run in the same hook: node:test starts top-level
+ * `before` hooks at once, so a second hook of the caller would not wait for this one.
+ */
+export function useWorld(options: WorldOptions & { setup?: (fixture: WorldFixture) => void | Promise<void> } = {}): WorldFixture {
+  const { setup, ...worldOptions } = options;
+  let database: Database | undefined;
+  let world: World | undefined;
+  before(async () => {
+    database = await openDatabase({ dataDir: ':memory:' });
+    world = await createWorld(database, worldOptions);
+    await setup?.({ world, database });
+  });
+  after(async () => {
+    await world?.close();
+    await database?.close();
+  });
+  const ready = <T>(value: T | undefined): T => {
+    if (value === undefined) throw new Error('useWorld: used before its before() hook ran (read it inside a test or hook)');
+    return value;
+  };
+  return {
+    get world() { return ready(world); },
+    get database() { return ready(database); },
   };
 }
 

@@ -4,7 +4,7 @@
 //
 // Clock: the test PKI's CAs are valid only from their creation, so every QES is made *now*; where a test needs the
 // version table of another day, only the Fachdienst's clock (world.clock) moves. authoredOn is always the signing day.
-import { before, after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { signCades } from '../../crypto/cades.ts';
 import { parseFhir, toXml } from '../../fhir/codec.ts';
@@ -14,27 +14,17 @@ import { addDays, berlinDay } from '../../fhir/kbv/dates.ts';
 import { configWindowAt } from '../../fhir/kbv/versions.ts';
 import { resourceOf } from '../../fhir/kbv/test-support.ts';
 import type { Bundle, Composition, Extension, MedicationRequest, Patient, Task } from '../../fhir/types.ts';
-import { openDatabase, type Database } from '../../storage/database.ts';
 import { listFixtures, readFixture } from '../../../test/fixtures.ts';
 import { EXT, NS } from '../task-resource.ts';
-import { activateParameters, call, createTask, createWorld, type TaskHandle, type World } from '../testing.ts';
+import { activateParameters, call, createTask, type TaskHandle, useWorld } from '../testing.ts';
 
-let database: Database;
-let world: World;
-before(async () => {
-  database = await openDatabase({ dataDir: ':memory:' });
-  world = await createWorld(database);
-});
-after(async () => {
-  await world.close();
-  await database.close();
-});
+const env = useWorld();
 
 const load = (path: string) => parseFhir(readFixture(`kbv-bundle/${path}`), 'xml') as Bundle;
 
 /** The test HBA's QES over the XML bytes, made now (base64, what Binary.data carries). */
 function sign(xml: string, signingTime: Date): string {
-  return signCades(Buffer.from(xml, 'utf8'), world.qes, { signingTime }).toString('base64');
+  return signCades(Buffer.from(xml, 'utf8'), env.world.qes, { signingTime }).toString('base64');
 }
 
 /** The example for this Task: PrescriptionID = Task id, authoredOn = signing day; everything else as in the file. */
@@ -49,19 +39,19 @@ function setKvnr(bundle: Bundle, kvnr: string): void {
 }
 
 async function activate(task: TaskHandle, data: string) {
-  return call(world, 'practice', 'POST', `/Task/${task.id}/$activate`, {
+  return call(env.world, 'practice', 'POST', `/Task/${task.id}/$activate`, {
     format: 'xml', body: activateParameters(data), headers: { 'x-accesscode': task.accessCode },
   });
 }
 
 /** Runs `fn` with the Fachdienst's clock on `iso` (the QES is still made now). */
 async function onDay<T>(iso: string, fn: () => Promise<T>): Promise<T> {
-  const saved = world.clock.now;
-  world.clock.now = new Date(iso);
+  const saved = env.world.clock.now;
+  env.world.clock.now = new Date(iso);
   try {
     return await fn();
   } finally {
-    world.clock.now = saved;
+    env.world.clock.now = saved;
   }
 }
 
@@ -148,7 +138,7 @@ describe('valid examples activate (XML, signed by the test HBA)', () => {
     const adapted = c.adapt ? ` (adapted: ${c.adapt.map((a) => a.why).join('; ')})` : '';
     test(`${file}: flowtype ${c.flowType} -> 200 ready, Task.for ${c.kvnr}${adapted}`, async () => {
       const run = async () => {
-        const task = await createTask(world, c.flowType, 'xml');
+        const task = await createTask(env.world, c.flowType, 'xml');
         const signingTime = new Date();
         const day = berlinDay(signingTime);
         const bundle = forTask(load(`valid/${file}`), task, signingTime);
@@ -177,7 +167,7 @@ describe('valid examples activate (XML, signed by the test HBA)', () => {
       };
       if (!c.acceptedOn) return run();
       // today the profile version is refused first ...
-      const task = await createTask(world, c.flowType, 'xml');
+      const task = await createTask(env.world, c.flowType, 'xml');
       const signingTime = new Date();
       const bundle = forTask(load(`valid/${file}`), task, signingTime);
       for (const a of c.adapt ?? []) a.edit(bundle, berlinDay(signingTime));
@@ -188,17 +178,17 @@ describe('valid examples activate (XML, signed by the test HBA)', () => {
   }
 
   test('flowtype must fit the coverage: PKV example as 160 and GKV example as 200 are refused', async () => {
-    const pkv = await createTask(world, '160', 'xml');
+    const pkv = await createTask(env.world, '160', 'xml');
     const signingTime = new Date();
     const pkvBundle = forTask(load('valid/e2e-2025-10-01_PKV_PZN_Nr1_VerordnungArzt.xml'), pkv, signingTime);
     assertRefused(await activate(pkv, sign(toXml(pkvBundle), signingTime)), /Coverage "PKV" not allowed for flowtype 160/, 'business-rule');
-    const gkv = await createTask(world, '200', 'xml');
+    const gkv = await createTask(env.world, '200', 'xml');
     const gkvBundle = forTask(load('valid/kbv-1.3.2_Beispiel_1_PZN.xml'), gkv, signingTime);
     assertRefused(await activate(gkv, sign(toXml(gkvBundle), signingTime)), /Coverage "GKV" not allowed for flowtype 200/, 'business-rule');
   });
 
   test(`${EVDGA}: flowtype 162 -> 400 not supported (no eVDGA validation)`, async () => {
-    const task = await createTask(world, '162', 'xml');
+    const task = await createTask(env.world, '162', 'xml');
     const signingTime = new Date();
     const bundle = setPrescriptionId(load(`valid/${EVDGA}`), task.id);
     const r = await activate(task, sign(toXml(bundle), signingTime));
@@ -248,16 +238,16 @@ test('the tables cover every file in kbv-bundle/invalid/', () => {
 describe('neg-* (KBV 1.1.0): refused today for the profile version; on 2025-08-01 for their own rule', () => {
   test('the version table accepted KBV 1.1 on 2025-08-01 (so the specific rules can be reached then)', () => {
     assert.ok(configWindowAt(new Date('2025-08-01T10:00:00Z'))?.erp.includes('1.1'));
-    assert.ok(!configWindowAt(world.clock.now)?.erp.includes('1.1'), 'and does not accept it today');
+    assert.ok(!configWindowAt(env.world.clock.now)?.erp.includes('1.1'), 'and does not accept it today');
   });
 
   for (const [file, expected] of Object.entries(NEGATIVE)) {
     test(file, async () => {
-      const task = await createTask(world, '160', 'xml');
+      const task = await createTask(env.world, '160', 'xml');
       const signingTime = new Date();
       const data = sign(toXml(forTask(load(`invalid/${file}`), task, signingTime)), signingTime);
       const today = await activate(task, data);
-      assertRefused(today, new RegExp(`KBV-Profilversion 1\\.1\\.0 von KBV_PR_ERP_Bundle wird am ${berlinDay(world.clock.now)} nicht akzeptiert \\(zulässig: [0-9., ]+\\)`), 'business-rule');
+      assertRefused(today, new RegExp(`KBV-Profilversion 1\\.1\\.0 von KBV_PR_ERP_Bundle wird am ${berlinDay(env.world.clock.now)} nicht akzeptiert \\(zulässig: [0-9., ]+\\)`), 'business-rule');
       assert.deepEqual(today.body.issue[0].expression, ['Bundle.meta.profile']);
       // the Task stayed draft; in August 2025 the file's own rule fires
       const then = await onDay('2025-08-01T10:00:00Z', () => activate(task, data));
@@ -272,7 +262,7 @@ describe('fhirinfo-*: the FD reactions of the gematik "erp_fhir_infos" examples'
   // As they are, the files are fragments (no KBV profile, or no Bundle at all): refused for that first.
   for (const file of FHIR_INFO) {
     test(`${file} signed as it is: 400`, async () => {
-      const task = await createTask(world, '160', 'xml');
+      const task = await createTask(env.world, '160', 'xml');
       const r = await activate(task, sign(readFixture(`kbv-bundle/invalid/${file}`), new Date()));
       assertRefused(r, file.startsWith('fhirinfo-04')
         ? /Die Verordnung muss eine Bundle-Ressource sein/
@@ -282,7 +272,7 @@ describe('fhirinfo-*: the FD reactions of the gematik "erp_fhir_infos" examples'
 
   // Their one defect carried into a complete prescription (a valid example for the Task): what the README describes.
   async function withDefect(base: string, defect: (b: Bundle) => void) {
-    const task = await createTask(world, '160', 'xml');
+    const task = await createTask(env.world, '160', 'xml');
     const signingTime = new Date();
     const bundle = forTask(load(`valid/${base}`), task, signingTime);
     defect(bundle);

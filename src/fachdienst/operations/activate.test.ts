@@ -1,30 +1,20 @@
-import { before, after, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseCertificate } from '../../crypto/certificate.ts';
 import { formatPrescriptionId } from '../../fhir/identifiers.ts';
-import { openDatabase, type Database } from '../../storage/database.ts';
 import { PROFESSION } from '../../seed/identities.ts';
 import type { MedicationRequest, Practitioner } from '../../fhir/types.ts';
-import { activateParameters, call, createTask, createWorld, signedPrescription, type World } from '../testing.ts';
+import { activateParameters, call, createTask, signedPrescription, useWorld } from '../testing.ts';
 
-let database: Database;
-let world: World;
-before(async () => {
-  database = await openDatabase({ dataDir: ':memory:' });
-  world = await createWorld(database);
-});
-after(async () => {
-  await world.close();
-  await database.close();
-});
+const env = useWorld();
 
 async function activate(taskId: string, accessCode: string, data: string) {
-  return call(world, 'practice', 'POST', `/Task/${taskId}/$activate`, { body: activateParameters(data), headers: { 'x-accesscode': accessCode } });
+  return call(env.world, 'practice', 'POST', `/Task/${taskId}/$activate`, { body: activateParameters(data), headers: { 'x-accesscode': accessCode } });
 }
 
 test('second $activate: 403 "Task not in status draft but in status ready"', async () => {
-  const t = await createTask(world);
-  const data = signedPrescription(world, t.id, '160');
+  const t = await createTask(env.world);
+  const data = signedPrescription(env.world, t.id, '160');
   assert.equal((await activate(t.id, t.accessCode, data)).status, 200);
   const again = await activate(t.id, t.accessCode, data);
   assert.equal(again.status, 403);
@@ -32,47 +22,47 @@ test('second $activate: 403 "Task not in status draft but in status ready"', asy
 });
 
 test('wrong AccessCode 403; unknown Task 404; AccessCode also as ?ac=', async () => {
-  const t = await createTask(world);
-  const data = signedPrescription(world, t.id, '160');
+  const t = await createTask(env.world);
+  const data = signedPrescription(env.world, t.id, '160');
   assert.equal((await activate(t.id, 'a'.repeat(64), data)).status, 403);
   assert.equal((await activate(formatPrescriptionId('160', 999_999_999_999), t.accessCode, data)).status, 404);
-  const viaQuery = await call(world, 'practice', 'POST', `/Task/${t.id}/$activate?ac=${t.accessCode}`, { body: activateParameters(data) });
+  const viaQuery = await call(env.world, 'practice', 'POST', `/Task/${t.id}/$activate?ac=${t.accessCode}`, { body: activateParameters(data) });
   assert.equal(viaQuery.status, 200);
 });
 
 test('revoked HBA certificate: 400 with the German reason; OCSP unavailable: 512', async () => {
-  const revoked = world.pki.issue({ kind: 'hba-qes', name: 'Dr. Gesperrt' });
-  world.revocations.revoke(parseCertificate(revoked.cert).serial);
-  const t = await createTask(world);
-  const r = await activate(t.id, t.accessCode, signedPrescription(world, t.id, '160', { signer: revoked }));
+  const revoked = env.world.pki.issue({ kind: 'hba-qes', name: 'Dr. Gesperrt' });
+  env.world.revocations.revoke(parseCertificate(revoked.cert).serial);
+  const t = await createTask(env.world);
+  const r = await activate(t.id, t.accessCode, signedPrescription(env.world, t.id, '160', { signer: revoked }));
   assert.equal(r.status, 400);
   assert.equal(r.body.issue[0].details.text, 'Das Signaturzertifikat ist gesperrt.');
   assert.equal(r.res.headers['vau-error-code'], 'invalid_prescription');
 
-  world.ocspDown.value = true;
+  env.world.ocspDown.value = true;
   try {
-    const t2 = await createTask(world);
-    const down = await activate(t2.id, t2.accessCode, signedPrescription(world, t2.id, '160'));
+    const t2 = await createTask(env.world);
+    const down = await activate(t2.id, t2.accessCode, signedPrescription(env.world, t2.id, '160'));
     assert.equal(down.status, 512);
   } finally {
-    world.ocspDown.value = false;
+    env.world.ocspDown.value = false;
   }
 });
 
 test('signer without a prescribing profession (pharmacist HBA): 400; Task stays draft', async () => {
-  const pharmacist = world.pki.issue({ kind: 'hba-qes', name: 'Apothekerin', professionOID: PROFESSION.pharmacist });
-  const t = await createTask(world);
-  const r = await activate(t.id, t.accessCode, signedPrescription(world, t.id, '160', { signer: pharmacist }));
+  const pharmacist = env.world.pki.issue({ kind: 'hba-qes', name: 'Apothekerin', professionOID: PROFESSION.pharmacist });
+  const t = await createTask(env.world);
+  const r = await activate(t.id, t.accessCode, signedPrescription(env.world, t.id, '160', { signer: pharmacist }));
   assert.equal(r.status, 400);
-  assert.equal((await activate(t.id, t.accessCode, signedPrescription(world, t.id, '160'))).status, 200);
+  assert.equal((await activate(t.id, t.accessCode, signedPrescription(env.world, t.id, '160'))).status, 200);
 });
 
 test('bundle rules: PrescriptionID mismatch, signing day ≠ authoredOn, no base64, not a CMS', async () => {
-  const t = await createTask(world);
-  const other = await createTask(world);
-  const mismatch = await activate(t.id, t.accessCode, signedPrescription(world, t.id, '160', { prescriptionId: other.id }));
+  const t = await createTask(env.world);
+  const other = await createTask(env.world);
+  const mismatch = await activate(t.id, t.accessCode, signedPrescription(env.world, t.id, '160', { prescriptionId: other.id }));
   assert.equal(mismatch.status, 400);
-  const wrongDay = await activate(t.id, t.accessCode, signedPrescription(world, t.id, '160', {
+  const wrongDay = await activate(t.id, t.accessCode, signedPrescription(env.world, t.id, '160', {
     edit: (b) => {
       const mr = b.entry!.find((e) => e.resource?.resourceType === 'MedicationRequest')!.resource as MedicationRequest;
       mr.authoredOn = '2020-01-01';
@@ -82,15 +72,15 @@ test('bundle rules: PrescriptionID mismatch, signing day ≠ authoredOn, no base
   assert.equal(wrongDay.body.issue[0].details.text, 'Ausstellungsdatum und Signaturzeitpunkt weichen voneinander ab, müssen aber taggleich sein');
   assert.equal((await activate(t.id, t.accessCode, '!!!not base64')).status, 400);
   assert.equal((await activate(t.id, t.accessCode, Buffer.from('hello').toString('base64'))).status, 400);
-  const noParam = await call(world, 'practice', 'POST', `/Task/${t.id}/$activate`, {
+  const noParam = await call(env.world, 'practice', 'POST', `/Task/${t.id}/$activate`, {
     body: { resourceType: 'Parameters', parameter: [] } as never, headers: { 'x-accesscode': t.accessCode },
   });
   assert.equal(noParam.status, 400);
 });
 
 test('LANR with a wrong check digit: 252 success with warning', async () => {
-  const t = await createTask(world);
-  const r = await activate(t.id, t.accessCode, signedPrescription(world, t.id, '160', {
+  const t = await createTask(env.world);
+  const r = await activate(t.id, t.accessCode, signedPrescription(env.world, t.id, '160', {
     edit: (b) => {
       const p = b.entry!.find((e) => e.resource?.resourceType === 'Practitioner')!.resource as Practitioner;
       const lanr = p.identifier!.find((i) => /lanr|ANR/i.test(i.system ?? '') || /^\d{9}$/.test(i.value ?? ''))!;

@@ -1,6 +1,6 @@
 // POST /Task/{id}/$close?secret=… (erp-api §1.2, §6.1): the receipt (GEM_ERP_PR_Bundle) with Composition, Device and
 // the Digest of the prescription's QES, signed by the Fachdienst; the gematik error codes around it.
-import { before, after, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { extractCadesContent, verifyCades } from '../../crypto/cades.ts';
@@ -8,45 +8,35 @@ import { createTestPki } from '../../crypto/pki.ts';
 import { TrustStore } from '../../crypto/trust.ts';
 import { parseFhir } from '../../fhir/codec.ts';
 import type { Binary, Bundle, Composition, Device, Task } from '../../fhir/types.ts';
-import { openDatabase, type Database } from '../../storage/database.ts';
 import { EXT, NS, PROFILE, fachdienstDevice } from '../task-resource.ts';
 import { FACHDIENST_VERSION } from '../app.ts';
 import {
-  BASE_URL, acceptedTask, call, cancelledTask, createWorld, dispenseParameters, readyTask, type Format, type TaskHandle, type World,
+  BASE_URL, acceptedTask, call, cancelledTask, dispenseParameters, readyTask, type Format, type TaskHandle, useWorld,
 } from '../testing.ts';
 import { NO_DISPENSE_TEXT } from './close.ts';
 
-let database: Database;
-let world: World;
-before(async () => {
-  database = await openDatabase({ dataDir: ':memory:' });
-  world = await createWorld(database);
-});
-after(async () => {
-  await world.close();
-  await database.close();
-});
+const env = useWorld();
 
 const close = (t: TaskHandle, options: { secret?: string; body?: boolean; format?: Format; who?: 'pharmacy' | 'pharmacy2' } = {}) =>
-  call(world, options.who ?? 'pharmacy', 'POST', `/Task/${t.id}/$close?secret=${options.secret ?? t.secret}`, {
-    format: options.format, body: options.body === false ? undefined : dispenseParameters(world, t),
+  call(env.world, options.who ?? 'pharmacy', 'POST', `/Task/${t.id}/$close?secret=${options.secret ?? t.secret}`, {
+    format: options.format, body: options.body === false ? undefined : dispenseParameters(env.world, t),
   });
 
 /** The QES the pharmacy got on $accept, as bytes. */
 async function qesOf(t: TaskHandle): Promise<Buffer> {
-  const r = await call(world, 'pharmacy', 'GET', `/Task/${t.id}?secret=${t.secret}`);
+  const r = await call(env.world, 'pharmacy', 'GET', `/Task/${t.id}?secret=${t.secret}`);
   return Buffer.from(((r.body as Bundle).entry![1].resource as Binary).data!, 'base64');
 }
 
 for (const format of ['xml', 'json'] as Format[]) {
   test(`receipt (${format}): document Bundle of Composition, Device, Digest; period from $accept to $close`, async () => {
-    const acceptedAt = new Date(world.clock.now.getTime());
-    const t = await acceptedTask(world, '160', format);
+    const acceptedAt = new Date(env.world.clock.now.getTime());
+    const t = await acceptedTask(env.world, '160', format);
     const qes = await qesOf(t);
     const closedAt = new Date(acceptedAt.getTime() + 90 * 60_000); // closed 90 minutes later
-    world.clock.now = closedAt;
+    env.world.clock.now = closedAt;
     const r = await close(t, { format }).finally(() => {
-      world.clock.now = acceptedAt;
+      env.world.clock.now = acceptedAt;
     });
     assert.equal(r.status, 200, JSON.stringify(r.body));
     assert.match(String(r.res.headers['content-type']), format === 'xml' ? /^application\/fhir\+xml/ : /^application\/fhir\+json/);
@@ -69,7 +59,7 @@ for (const format of ['xml', 'json'] as Format[]) {
     const composition = receipt.entry![0].resource as Composition;
     assert.deepEqual(composition.meta?.profile, [PROFILE('GEM_ERP_PR_Composition')]);
     assert.ok(compositionUrl);
-    assert.deepEqual(composition.extension, [{ url: EXT.beneficiary, valueIdentifier: { system: NS.telematikId, value: world.identity('pharmacy').telematikId } }]);
+    assert.deepEqual(composition.extension, [{ url: EXT.beneficiary, valueIdentifier: { system: NS.telematikId, value: env.world.identity('pharmacy').telematikId } }]);
     assert.equal(composition.status, 'final');
     assert.deepEqual(composition.type.coding, [{ system: NS.documentType, code: '3', display: 'Receipt' }]);
     assert.equal(composition.title, 'Quittung');
@@ -96,7 +86,7 @@ for (const format of ['xml', 'json'] as Format[]) {
 }
 
 test('receipt signature: CAdES by the Fachdienst key, verifies against the trust list, signs the receipt itself', async () => {
-  const t = await acceptedTask(world);
+  const t = await acceptedTask(env.world);
   const r = await close(t, { format: 'xml' });
   assert.equal(r.status, 200);
   const receipt = r.body as Bundle;
@@ -106,9 +96,9 @@ test('receipt signature: CAdES by the Fachdienst key, verifies against the trust
   assert.equal(signature.who.reference, `${BASE_URL}/Device/1`);
   assert.equal(signature.when, receipt.timestamp);
 
-  const trust = TrustStore.fromCertificates(world.pki.trustList());
+  const trust = TrustStore.fromCertificates(env.world.pki.trustList());
   const verified = await verifyCades(Buffer.from(signature.data!, 'base64'), { trust });
-  assert.ok(verified.signer.equals(world.fd.cert), 'signed with C.FD.SIG');
+  assert.ok(verified.signer.equals(env.world.fd.cert), 'signed with C.FD.SIG');
   assert.equal(verified.signingTime?.getTime(), Math.floor(Date.parse(receipt.timestamp!) / 1000) * 1000);
   const signed = parseFhir(verified.content.toString('utf8'), 'xml') as Bundle;
   const { signature: _ignored, ...unsigned } = receipt;
@@ -123,39 +113,39 @@ test('receipt signature: CAdES by the Fachdienst key, verifies against the trust
 });
 
 test('after $close: Task completed, owner and receipt output; the pharmacy gets the same receipt again', async () => {
-  const t = await acceptedTask(world);
+  const t = await acceptedTask(env.world);
   const receipt = (await close(t)).body as Bundle;
-  const again = await call(world, 'pharmacy', 'GET', `/Task/${t.id}?secret=${t.secret}`);
+  const again = await call(env.world, 'pharmacy', 'GET', `/Task/${t.id}?secret=${t.secret}`);
   assert.equal(again.status, 200);
   const [taskEntry, , receiptEntry] = (again.body as Bundle).entry!;
   const task = taskEntry.resource as Task;
   assert.equal(task.status, 'completed');
-  assert.equal(task.owner?.identifier?.value, world.identity('pharmacy').telematikId);
+  assert.equal(task.owner?.identifier?.value, env.world.identity('pharmacy').telematikId);
   assert.deepEqual(task.output?.[0].valueReference, { reference: receipt.id });
   assert.ok(task.extension!.some((e) => e.url === EXT.lastMedicationDispense), '$close with body sets lastMedicationDispense');
   assert.deepEqual(receiptEntry.resource, receipt);
   // the insured now sees the dispense
-  const dispenses = (await call(world, 'insured', 'GET', `/MedicationDispense?identifier=${NS.prescriptionId}|${t.id}`)).body as Bundle;
+  const dispenses = (await call(env.world, 'insured', 'GET', `/MedicationDispense?identifier=${NS.prescriptionId}|${t.id}`)).body as Bundle;
   assert.equal(dispenses.entry?.filter((e) => e.search?.mode === 'match').length, 1);
 });
 
 test('403 with a wrong Secret (brute_force hint), none at all, or by a role that may not close', async () => {
-  const t = await acceptedTask(world);
+  const t = await acceptedTask(env.world);
   const wrong = await close(t, { secret: 'a'.repeat(64) });
   assert.equal(wrong.status, 403);
   assert.equal(wrong.body.issue[0].details.text, 'No or invalid secret provided for Task');
   assert.equal(wrong.res.headers['vau-error-code'], 'brute_force');
-  const none = await call(world, 'pharmacy', 'POST', `/Task/${t.id}/$close`, { body: dispenseParameters(world, t) });
+  const none = await call(env.world, 'pharmacy', 'POST', `/Task/${t.id}/$close`, { body: dispenseParameters(env.world, t) });
   assert.equal(none.status, 403);
   for (const who of ['insured', 'practice'] as const) {
-    const r = await call(world, who, 'POST', `/Task/${t.id}/$close?secret=${t.secret}`, { body: dispenseParameters(world, t) });
+    const r = await call(env.world, who, 'POST', `/Task/${t.id}/$close?secret=${t.secret}`, { body: dispenseParameters(env.world, t) });
     assert.equal(r.status, 403, who);
   }
   assert.equal((await close(t)).status, 200, 'still closable with the right Secret');
 });
 
 test('second $close: 403 "Task not in status in-progress but in status completed"', async () => {
-  const t = await acceptedTask(world);
+  const t = await acceptedTask(env.world);
   assert.equal((await close(t)).status, 200);
   const again = await close(t);
   assert.equal(again.status, 403);
@@ -163,25 +153,25 @@ test('second $close: 403 "Task not in status in-progress but in status completed
 });
 
 test('empty body without prior $dispense: 403 with the gematik text; the Task stays in-progress', async () => {
-  const t = await acceptedTask(world);
+  const t = await acceptedTask(env.world);
   for (const format of ['json', 'xml'] as Format[]) {
     const r = await close(t, { body: false, format });
     assert.equal(r.status, 403);
     assert.equal(r.body.issue[0].details.text, NO_DISPENSE_TEXT);
     assert.equal(r.body.issue[0].details.text, 'Abschluss des Workflows konnte nicht durchgeführt werden. Dispensierinformationen wurden nicht bereitgestellt.');
   }
-  const task = ((await call(world, 'pharmacy', 'GET', `/Task/${t.id}?secret=${t.secret}`)).body as Bundle).entry![0].resource as Task;
+  const task = ((await call(env.world, 'pharmacy', 'GET', `/Task/${t.id}?secret=${t.secret}`)).body as Bundle).entry![0].resource as Task;
   assert.equal(task.status, 'in-progress');
   // after $dispense the empty $close completes
-  assert.equal((await call(world, 'pharmacy', 'POST', `/Task/${t.id}/$dispense?secret=${t.secret}`, { body: dispenseParameters(world, t) })).status, 204);
+  assert.equal((await call(env.world, 'pharmacy', 'POST', `/Task/${t.id}/$dispense?secret=${t.secret}`, { body: dispenseParameters(env.world, t) })).status, 204);
   assert.equal((await close(t, { body: false })).status, 200);
 });
 
 test('wrong state and deleted: ready 403, cancelled 410, unknown 404', async () => {
-  const ready = await readyTask(world);
+  const ready = await readyTask(env.world);
   const r = await close({ ...ready, kvnr: 'X110614233' }, { secret: 'a'.repeat(64) });
   assert.equal(r.status, 403);
-  const cancelled = await cancelledTask(world);
+  const cancelled = await cancelledTask(env.world);
   const gone = await close({ ...cancelled, kvnr: 'X110614233' }, { secret: 'a'.repeat(64) });
   assert.equal(gone.status, 410);
   assert.equal(gone.body.issue[0].details.text, 'Task has already been deleted');
@@ -190,9 +180,9 @@ test('wrong state and deleted: ready 403, cancelled 410, unknown 404', async () 
 });
 
 test('dispense data in the body is checked: 400 for a MedicationDispense of another Task', async () => {
-  const t = await acceptedTask(world);
-  const other = await acceptedTask(world);
-  const r = await call(world, 'pharmacy', 'POST', `/Task/${t.id}/$close?secret=${t.secret}`, { body: dispenseParameters(world, other) });
+  const t = await acceptedTask(env.world);
+  const other = await acceptedTask(env.world);
+  const r = await call(env.world, 'pharmacy', 'POST', `/Task/${t.id}/$close?secret=${t.secret}`, { body: dispenseParameters(env.world, other) });
   assert.equal(r.status, 400);
   assert.equal(r.body.issue[0].details.text, 'Prescription ID in MedicationDispense does not match the one in the task');
   assert.equal((await close(t)).status, 200);

@@ -1,26 +1,16 @@
 // POST /Task/$create (erp-api §1.2, §4): a draft Task per flowtype, Location, PrescriptionID and AccessCode; 400 for a
 // missing, unknown or wrongly coded workflowType; 403 for every role but the prescriber's institution.
-import { before, after, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parsePrescriptionId } from '../../fhir/identifiers.ts';
 import type { Resource, Task } from '../../fhir/types.ts';
-import { openDatabase, type Database } from '../../storage/database.ts';
 import { EXT, FLOW_TYPE_DISPLAY, NS, PROFILE } from '../task-resource.ts';
-import { BASE_URL, call, createParameters, createWorld, identifierValue, type Format, type Who, type World } from '../testing.ts';
+import { BASE_URL, call, createParameters, identifierValue, type Format, type Who, useWorld } from '../testing.ts';
 
-let database: Database;
-let world: World;
-before(async () => {
-  database = await openDatabase({ dataDir: ':memory:' });
-  world = await createWorld(database);
-});
-after(async () => {
-  await world.close();
-  await database.close();
-});
+const env = useWorld();
 
 const create = (body: Resource | undefined, who: Who = 'practice', format: Format = 'json') =>
-  call(world, who, 'POST', '/Task/$create', { body, format });
+  call(env.world, who, 'POST', '/Task/$create', { body, format });
 
 const PERFORMER = {
   pharmacy: { code: 'urn:oid:1.2.276.0.76.4.54', display: 'Öffentliche Apotheke' },
@@ -103,16 +93,16 @@ test('403 for pharmacy, insured and payer (only prescribers create)', async () =
     const r = await create(createParameters('160'), who);
     assert.equal(r.status, 403, who);
     assert.equal(r.body.issue[0].code, 'forbidden');
-    assert.match(r.body.issue[0].details.text, new RegExp(`Zugriff für die Rolle ${world.identity(who).professionOID!.replace(/\./g, '\\.')} nicht erlaubt`));
+    assert.match(r.body.issue[0].details.text, new RegExp(`Zugriff für die Rolle ${env.world.identity(who).professionOID!.replace(/\./g, '\\.')} nicht erlaubt`));
   }
 });
 
 test('401 without a token; 415 for a body that is not FHIR', async () => {
-  const anonymous = await world.app.inject({ method: 'POST', url: '/Task/$create', headers: { 'content-type': 'application/fhir+json' }, payload: JSON.stringify(createParameters('160')) });
+  const anonymous = await env.world.app.inject({ method: 'POST', url: '/Task/$create', headers: { 'content-type': 'application/fhir+json' }, payload: JSON.stringify(createParameters('160')) });
   assert.equal(anonymous.statusCode, 401);
-  const plain = await world.app.inject({
+  const plain = await env.world.app.inject({
     method: 'POST', url: '/Task/$create',
-    headers: { authorization: `Bearer ${await world.token('practice')}`, 'content-type': 'text/plain', accept: 'application/fhir+json' },
+    headers: { authorization: `Bearer ${await env.world.token('practice')}`, 'content-type': 'text/plain', accept: 'application/fhir+json' },
     payload: 'workflowType=160',
   });
   assert.equal(plain.statusCode, 415);

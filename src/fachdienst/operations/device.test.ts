@@ -1,29 +1,19 @@
 // GET /Device (erp-api §1.2, §6.1): the Fachdienst itself as GEM_ERP_PR_Device, for every authenticated caller; the
 // same Device that authors receipts and that Bundle.signature.who and AuditEvent.source.observer point to.
-import { before, after, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Bundle, Device } from '../../fhir/types.ts';
-import { openDatabase, type Database } from '../../storage/database.ts';
 import { FACHDIENST_VERSION } from '../app.ts';
 import { PROFILE } from '../task-resource.ts';
-import { BASE_URL, acceptedTask, call, createWorld, dispenseParameters, type Format, type Who, type World } from '../testing.ts';
+import { BASE_URL, acceptedTask, call, dispenseParameters, type Format, type Who, useWorld } from '../testing.ts';
 
-let database: Database;
-let world: World;
-before(async () => {
-  database = await openDatabase({ dataDir: ':memory:' });
-  world = await createWorld(database);
-});
-after(async () => {
-  await world.close();
-  await database.close();
-});
+const env = useWorld();
 
 test('GET /Device and /Device/1: GEM_ERP_PR_Device of this Fachdienst, for every role, JSON and XML', async () => {
   for (const who of ['practice', 'pharmacy', 'payer', 'insured'] as Who[]) {
     for (const format of ['json', 'xml'] as Format[]) {
       for (const url of ['/Device', '/Device/1']) {
-        const r = await call(world, who, 'GET', url, { format });
+        const r = await call(env.world, who, 'GET', url, { format });
         assert.equal(r.status, 200, `${who} ${format} ${url}`);
         const device = r.body as Device;
         assert.equal(device.resourceType, 'Device');
@@ -40,17 +30,17 @@ test('GET /Device and /Device/1: GEM_ERP_PR_Device of this Fachdienst, for every
 });
 
 test('401 without a token; 404 for another Device id', async () => {
-  const anonymous = await world.app.inject({ method: 'GET', url: '/Device', headers: { accept: 'application/fhir+json' } });
+  const anonymous = await env.world.app.inject({ method: 'GET', url: '/Device', headers: { accept: 'application/fhir+json' } });
   assert.equal(anonymous.statusCode, 401);
-  const other = await call(world, 'insured', 'GET', '/Device/2');
+  const other = await call(env.world, 'insured', 'GET', '/Device/2');
   assert.equal(other.status, 404);
   assert.equal(other.body.resourceType, 'OperationOutcome');
 });
 
 test('the receipt\'s author and signer are this Device', async () => {
-  const device = (await call(world, 'pharmacy', 'GET', '/Device')).body as Device;
-  const t = await acceptedTask(world);
-  const receipt = (await call(world, 'pharmacy', 'POST', `/Task/${t.id}/$close?secret=${t.secret}`, { body: dispenseParameters(world, t) })).body as Bundle;
+  const device = (await call(env.world, 'pharmacy', 'GET', '/Device')).body as Device;
+  const t = await acceptedTask(env.world);
+  const receipt = (await call(env.world, 'pharmacy', 'POST', `/Task/${t.id}/$close?secret=${t.secret}`, { body: dispenseParameters(env.world, t) })).body as Bundle;
   assert.deepEqual(receipt.entry![1].resource, device);
   assert.equal(receipt.signature?.who.reference, `${BASE_URL}/Device/${device.id}`);
 });

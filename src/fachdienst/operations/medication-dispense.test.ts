@@ -1,29 +1,19 @@
-import { before, after, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { openDatabase, type Database } from '../../storage/database.ts';
 import type { Bundle } from '../../fhir/types.ts';
 import { NS } from '../task-resource.ts';
-import { acceptedTask, call, createWorld, dispenseParameters, type World } from '../testing.ts';
+import { acceptedTask, call, dispenseParameters, useWorld } from '../testing.ts';
 
-let database: Database;
-let world: World;
-before(async () => {
-  database = await openDatabase({ dataDir: ':memory:' });
-  world = await createWorld(database);
-});
-after(async () => {
-  await world.close();
-  await database.close();
-});
+const env = useWorld();
 
 test('the insured sees dispenses after $dispense, filtered by identifier and whenhandedover, with Medications included', async () => {
-  const a = await acceptedTask(world);
-  const b = await acceptedTask(world);
-  assert.equal(((await call(world, 'insured', 'GET', '/MedicationDispense')).body as Bundle).entry?.length ?? 0, 0, 'nothing before $dispense');
-  assert.equal((await call(world, 'pharmacy', 'POST', `/Task/${a.id}/$dispense?secret=${a.secret}`, { body: dispenseParameters(world, a, 'pharmacy', '2026-01-10') })).status, 204);
-  assert.equal((await call(world, 'pharmacy', 'POST', `/Task/${b.id}/$dispense?secret=${b.secret}`, { body: dispenseParameters(world, b, 'pharmacy', '2026-02-10') })).status, 204);
+  const a = await acceptedTask(env.world);
+  const b = await acceptedTask(env.world);
+  assert.equal(((await call(env.world, 'insured', 'GET', '/MedicationDispense')).body as Bundle).entry?.length ?? 0, 0, 'nothing before $dispense');
+  assert.equal((await call(env.world, 'pharmacy', 'POST', `/Task/${a.id}/$dispense?secret=${a.secret}`, { body: dispenseParameters(env.world, a, 'pharmacy', '2026-01-10') })).status, 204);
+  assert.equal((await call(env.world, 'pharmacy', 'POST', `/Task/${b.id}/$dispense?secret=${b.secret}`, { body: dispenseParameters(env.world, b, 'pharmacy', '2026-02-10') })).status, 204);
 
-  const all = (await call(world, 'insured', 'GET', '/MedicationDispense')).body as Bundle;
+  const all = (await call(env.world, 'insured', 'GET', '/MedicationDispense')).body as Bundle;
   assert.equal(all.type, 'searchset');
   const matches = all.entry!.filter((e) => e.search?.mode === 'match');
   const includes = all.entry!.filter((e) => e.search?.mode === 'include');
@@ -31,24 +21,24 @@ test('the insured sees dispenses after $dispense, filtered by identifier and whe
   assert.equal(includes.length, 2);
   assert.ok(includes.every((e) => e.fullUrl!.startsWith('urn:uuid:') && e.resource!.resourceType === 'Medication'));
 
-  const byId = (await call(world, 'insured', 'GET', `/MedicationDispense?identifier=${NS.prescriptionId}|${a.id}`)).body as Bundle;
+  const byId = (await call(env.world, 'insured', 'GET', `/MedicationDispense?identifier=${NS.prescriptionId}|${a.id}`)).body as Bundle;
   assert.deepEqual(byId.entry!.filter((e) => e.search?.mode === 'match').map((e) => e.resource!.id), [a.id]);
-  const byDate = (await call(world, 'insured', 'GET', '/MedicationDispense?whenhandedover=ge2026-02-01')).body as Bundle;
+  const byDate = (await call(env.world, 'insured', 'GET', '/MedicationDispense?whenhandedover=ge2026-02-01')).body as Bundle;
   assert.deepEqual(byDate.entry!.filter((e) => e.search?.mode === 'match').map((e) => e.resource!.id), [b.id]);
 
   // $reject deletes the dispense data; other people never see it
-  assert.equal((await call(world, 'pharmacy', 'POST', `/Task/${a.id}/$reject?secret=${a.secret}`)).status, 204);
-  const afterReject = (await call(world, 'insured', 'GET', '/MedicationDispense')).body as Bundle;
+  assert.equal((await call(env.world, 'pharmacy', 'POST', `/Task/${a.id}/$reject?secret=${a.secret}`)).status, 204);
+  const afterReject = (await call(env.world, 'insured', 'GET', '/MedicationDispense')).body as Bundle;
   assert.deepEqual(afterReject.entry!.filter((e) => e.search?.mode === 'match').map((e) => e.resource!.id), [b.id]);
-  assert.equal(((await call(world, 'stranger', 'GET', '/MedicationDispense')).body as Bundle).entry?.length ?? 0, 0);
-  assert.equal((await call(world, 'pharmacy', 'GET', '/MedicationDispense')).status, 403);
+  assert.equal(((await call(env.world, 'stranger', 'GET', '/MedicationDispense')).body as Bundle).entry?.length ?? 0, 0);
+  assert.equal((await call(env.world, 'pharmacy', 'GET', '/MedicationDispense')).status, 403);
 });
 
 test('$dispense checks PrescriptionID, KVNR and performer (400)', async () => {
-  const t = await acceptedTask(world);
+  const t = await acceptedTask(env.world);
   const url = `/Task/${t.id}/$dispense?secret=${t.secret}`;
-  assert.equal((await call(world, 'pharmacy', 'POST', url, { body: dispenseParameters(world, { ...t, kvnr: 'A123456780' }) })).status, 400);
-  assert.equal((await call(world, 'pharmacy', 'POST', url, { body: dispenseParameters(world, { ...t, id: '160.000.000.000.001.54' }) })).status, 400);
-  assert.equal((await call(world, 'pharmacy', 'POST', url, { body: dispenseParameters(world, t, 'pharmacy2') })).status, 400);
-  assert.equal((await call(world, 'pharmacy', 'POST', url, { body: dispenseParameters(world, t, 'pharmacy', '10.01.2026') })).status, 400);
+  assert.equal((await call(env.world, 'pharmacy', 'POST', url, { body: dispenseParameters(env.world, { ...t, kvnr: 'A123456780' }) })).status, 400);
+  assert.equal((await call(env.world, 'pharmacy', 'POST', url, { body: dispenseParameters(env.world, { ...t, id: '160.000.000.000.001.54' }) })).status, 400);
+  assert.equal((await call(env.world, 'pharmacy', 'POST', url, { body: dispenseParameters(env.world, t, 'pharmacy2') })).status, 400);
+  assert.equal((await call(env.world, 'pharmacy', 'POST', url, { body: dispenseParameters(env.world, t, 'pharmacy', '10.01.2026') })).status, 400);
 });

@@ -1,25 +1,15 @@
 // GET /metadata (erp-api §1.2): the CapabilityStatement for every authenticated caller, in XML and JSON, listing what
 // the gematik RU CapabilityStatement (misc/CapabilityStatement_RU.xml) lists for the resources we serve.
-import { before, after, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseFhir } from '../../fhir/codec.ts';
 import type { CapabilityStatement } from '../../fhir/types.ts';
-import { openDatabase, type Database } from '../../storage/database.ts';
 import { readFixture } from '../../../test/fixtures.ts';
 import { FACHDIENST_VERSION } from '../app.ts';
 import { PROFILE } from '../task-resource.ts';
-import { BASE_URL, call, createWorld, type Format, type Who, type World } from '../testing.ts';
+import { BASE_URL, call, type Format, type Who, useWorld } from '../testing.ts';
 
-let database: Database;
-let world: World;
-before(async () => {
-  database = await openDatabase({ dataDir: ':memory:' });
-  world = await createWorld(database);
-});
-after(async () => {
-  await world.close();
-  await database.close();
-});
+const env = useWorld();
 
 type RestResource = NonNullable<NonNullable<CapabilityStatement['rest']>[number]['resource']>[number];
 const resourcesOf = (cs: CapabilityStatement) => new Map((cs.rest?.[0].resource ?? []).map((r) => [r.type, r] as [string, RestResource]));
@@ -30,7 +20,7 @@ const NOT_SERVED = ['ChargeItem', 'Consent'];
 test('every role gets it, in JSON and XML', async () => {
   for (const who of ['practice', 'physician', 'pharmacy', 'payer', 'insured'] as Who[]) {
     for (const format of ['json', 'xml'] as Format[]) {
-      const r = await call(world, who, 'GET', '/metadata', { format });
+      const r = await call(env.world, who, 'GET', '/metadata', { format });
       assert.equal(r.status, 200, `${who} ${format}`);
       assert.match(String(r.res.headers['content-type']), format === 'xml' ? /^application\/fhir\+xml/ : /^application\/fhir\+json/);
       assert.equal(r.body.resourceType, 'CapabilityStatement');
@@ -39,13 +29,13 @@ test('every role gets it, in JSON and XML', async () => {
 });
 
 test('without a token: 401 (the token is required, as on every FD endpoint)', async () => {
-  const r = await world.app.inject({ method: 'GET', url: '/metadata', headers: { accept: 'application/fhir+json' } });
+  const r = await env.world.app.inject({ method: 'GET', url: '/metadata', headers: { accept: 'application/fhir+json' } });
   assert.equal(r.statusCode, 401);
   assert.match(String(r.headers['www-authenticate']), /^Bearer realm="prescriptionserver.telematik"/);
 });
 
 test('header: FHIR 4.0.1, xml+json, instance, this Fachdienst\'s version and URL', async () => {
-  const cs = (await call(world, 'insured', 'GET', '/metadata')).body as CapabilityStatement;
+  const cs = (await call(env.world, 'insured', 'GET', '/metadata')).body as CapabilityStatement;
   assert.equal(cs.fhirVersion, '4.0.1');
   assert.deepEqual(cs.format, ['xml', 'json']);
   assert.equal(cs.kind, 'instance');
@@ -58,7 +48,7 @@ test('header: FHIR 4.0.1, xml+json, instance, this Fachdienst\'s version and URL
 });
 
 test('resources, operations and search parameters cover the gematik RU CapabilityStatement', async () => {
-  const ours = resourcesOf((await call(world, 'pharmacy', 'GET', '/metadata', { format: 'xml' })).body as CapabilityStatement);
+  const ours = resourcesOf((await call(env.world, 'pharmacy', 'GET', '/metadata', { format: 'xml' })).body as CapabilityStatement);
   const theirs = resourcesOf(gematik);
   assert.deepEqual([...ours.keys()].sort(), [...theirs.keys()].filter((t) => !NOT_SERVED.includes(t)).sort());
   for (const [type, resource] of theirs) {
