@@ -1,60 +1,89 @@
-// Batch signing (Stapelsignatur) of 250 prescriptions through the Konnektor's SignDocument (one PIN entry, 250
-// CAdES QES), against the baseline measured in the same run: 250 signCades calls with the same HBA key and bundles.
-// Run: node --import tsx bench/batch-signing.ts   (ERX_BENCH_ROUNDS=<n>, default 5)
-import { signCades } from '../src/crypto/cades.ts';
-import { toXml } from '../src/fhir/codec.ts';
-import { buildPrescriptionBundle } from '../src/fhir/kbv/build-bundle.ts';
-import { formatPrescriptionId } from '../src/fhir/identifiers.ts';
-import { CONTEXT, post, startTestKonnektor } from '../src/konnektor/testing.ts';
-import { insured, physician, practice } from '../src/seed/identities.ts';
+// Practice batch signing: time from 250 `$createerptask` calls to `Task?from&to` returning all 250 (through
+// `$processerp`: $create, one 250-document SignDocument call, $activate per request), against doing the same 250
+// directly at the Fachdienst ($create, the same batch signature, $activate) in the same run. In-process (inject)
+// on PGlite; target < 2 s. Run: node --import tsx bench/batch-signing.ts   (ERX_BENCH_REQUESTS, default 250)
+import { availableParallelism, loadavg } from 'node:os';
+import { toXml, parseXml } from '../src/fhir/codec.ts';
+import { berlinDay } from '../src/fhir/kbv/dates.ts';
+import type { Bundle } from '../src/fhir/types.ts';
+import { physician, practice, TENANT } from '../src/seed/identities.ts';
+import { openDatabase } from '../src/storage/database.ts';
+import { completeBundle } from '../src/practice/batch-signing.ts';
+import { mapLimit } from '../src/practice/pool.ts';
+import { formatRedMinute } from '../src/practice/red-dates.ts';
+import type { PracticeRequest } from '../src/practice/store.ts';
+import { createPracticeWorld, FD_URL, postRequest, requestBundle } from '../src/practice/testing.ts';
+import { createFachdienstClient, type TokenSource } from '../src/practice/fachdienst-client.ts';
+import { injectFetch } from '../src/idp/testing.ts';
+import { createKonnektorClient } from '../src/konnektor/client.ts';
 
-const ROUNDS = Number(process.env.ERX_BENCH_ROUNDS ?? 5);
-const BATCH = 250;
-const k = await startTestKonnektor();
-const patient = insured[0];
-const bundles = Array.from({ length: BATCH }, (_, i) => Buffer.from(toXml(buildPrescriptionBundle({
-  flowType: '160', prescriptionId: formatPrescriptionId('160', BigInt(i + 1)), authoredOn: '2026-01-15',
-  patient: { kvnr: patient.kvnr!, given: patient.given!, family: patient.family!, birthDate: patient.birthDate!, address: patient.address! },
-  coverage: { type: patient.coverage!.type, ik: patient.coverage!.ik, payer: patient.coverage!.payer },
-  physician: { lanr: physician.lanr!, given: physician.given!, family: physician.family!, telematikId: physician.telematikId! },
-  practice: { name: practice.name, bsnr: practice.bsnr!, telematikId: practice.telematikId!, address: practice.address!, phone: practice.phone },
-  medication: { kind: 'PZN', pzn: '06313728', display: 'Sumatriptan-1a Pharma 100 mg Tabletten', normgroesse: 'N1', form: 'TAB' },
-  dosage: '1-0-1', quantity: 1,
-} as Parameters<typeof buildPrescriptionBundle>[0])), 'utf8'));
-const qes = k.pki.cards[physician.id].qes!;
+const N = Number(process.env.ERX_BENCH_REQUESTS ?? 250);
+const database = await openDatabase({ dataDir: ':memory:' });
+const world = await createPracticeWorld(database);
+const tenant = { name: TENANT, practice, physician };
 
-async function batch(): Promise<number> {
-  const job = (await post(k.app, '/SignatureService/GetJobNumber', { Context: CONTEXT })).body.JobNumber;
-  const start = performance.now();
-  const res = await post(k.app, '/SignatureService/SignDocument', {
-    Context: CONTEXT, CardHandle: k.hba, JobNumber: job,
-    SignRequests: bundles.map((b, i) => ({ RequestID: `r${i}`, Document: { Base64Data: b.toString('base64'), MimeType: 'text/plain; charset=utf-8', ShortText: `E-Rezept ${i}` }, IncludeRevocationInfo: false })),
-  });
-  const ms = performance.now() - start;
-  if (res.status !== 200 || res.body.SignResponses.length !== BATCH) throw new Error(`SignDocument: ${res.status} ${JSON.stringify(res.body).slice(0, 300)}`);
-  return ms;
+// Warm-up (JIT, token, first SignDocument), not measured.
+await postRequest(world.app, requestBundle());
+await world.app.inject({ method: 'GET', url: `/${TENANT}/TI?action=$processerp` });
+
+const bundles = Array.from({ length: N }, () => requestBundle());
+const payloads = bundles.map((b) => toXml(b));
+
+// --- through the practice ------------------------------------------------------------------------------------
+const from = formatRedMinute(new Date(Date.now() - 60_000));
+const t0 = performance.now();
+await mapLimit(payloads, 8, async (payload) => {
+  const res = await world.app.inject({ method: 'POST', url: `/${TENANT}/TI?action=$createerptask`, headers: { 'content-type': 'application/fhir+xml' }, payload });
+  if (res.statusCode !== 201) throw new Error(`createerptask ${res.statusCode}: ${res.body}`);
+});
+const tCreated = performance.now();
+const processed = await world.app.inject({ method: 'GET', url: `/${TENANT}/TI?action=$processerp` });
+if (processed.statusCode !== 200) throw new Error(`processerp ${processed.statusCode}`);
+const tProcessed = performance.now();
+const to = formatRedMinute(new Date(Date.now() + 60_000));
+let listed = 0;
+for (let page = 1; ; page++) {
+  const res = await world.app.inject({ method: 'GET', url: `/${TENANT}/Task?from=${from}&to=${to}&page=${page}` });
+  const bundle = parseXml(res.body) as Bundle;
+  if (!bundle.entry?.length) break;
+  listed += bundle.entry.length;
 }
+const tListed = performance.now();
+if (listed < N) throw new Error(`only ${listed} of ${N} listed`);
 
-function raw(): number {
-  const start = performance.now();
-  for (const b of bundles) signCades(b, qes);
-  return performance.now() - start;
-}
+// --- directly at the Fachdienst (same client, same batch signature, same parallelism) ----------------------------
+// The practice's SMC-B login, once (the practice caches its token the same way).
+const practiceToken = await world.token(practice.id);
+const tokens: TokenSource = { token: async () => practiceToken, invalidate() {} };
+const direct = createFachdienstClient({ baseUrl: FD_URL, tokens, fetch: injectFetch(world.fachdienst) });
+const konnektor = createKonnektorClient('http://k.test', {
+  context: { MandantId: TENANT, ClientSystemId: 'PVS', WorkplaceId: 'Arbeitsplatz1' }, fetch: injectFetch(world.konnektor.app),
+});
+await direct.createTask('160'); // token warm-up
+const d0 = performance.now();
+const tasks = await mapLimit(bundles, 8, async () => direct.createTask('160'));
+const hba = (await konnektor.getCards({ cardType: 'HBA' }))[0].CardHandle;
+const day = berlinDay(new Date());
+const docs = bundles.map((b, i) => toXml(completeBundle({ bundle: b, prescriptionId: tasks[i].prescriptionId } as PracticeRequest, physician, tenant.practice, day)));
+const signed = await konnektor.signDocuments(hba, docs.map((content, i) => ({ requestId: String(i), content, mimeType: 'text/xml; charset=utf-8' })));
+await mapLimit(signed.signed, 8, async (s) => {
+  const t = tasks[Number(s.requestId)];
+  await direct.activateTask(t.prescriptionId, t.accessCode, s.cms);
+});
+const d1 = performance.now();
 
-await batch();
-raw();
-const batchMs: number[] = [];
-const rawMs: number[] = [];
-for (let i = 0; i < ROUNDS; i++) {
-  batchMs.push(await batch());
-  rawMs.push(raw());
-}
-await k.close();
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const b = median(batchMs);
-const r = median(rawMs);
-console.log(`\nBatch signing of ${BATCH} prescriptions (${bundles[0].length} bytes each), median of ${ROUNDS} rounds\n`);
-console.log('| case | ms per batch | ms per signature | ratio to baseline |');
-console.log('| --- | ---: | ---: | ---: |');
-console.log(`| Konnektor SignDocument, ${BATCH} QES with one PIN | ${b.toFixed(0)} | ${(b / BATCH).toFixed(2)} | ${(100 * r / b).toFixed(0)} % |`);
-console.log(`| baseline: ${BATCH} x signCades in-process | ${r.toFixed(0)} | ${(r / BATCH).toFixed(2)} | 100 % |`);
+await world.close();
+await database.close();
+
+const practiceMs = tListed - t0;
+const directMs = d1 - d0;
+const f = (ms: number) => `${ms.toFixed(0)} ms`;
+console.log(`\n${N} prescriptions, PGlite in memory, in-process (inject); load average ${loadavg()[0].toFixed(1)} on ${availableParallelism()} cores\n`);
+console.log('| measurement | time | ratio |');
+console.log('| --- | --- | --- |');
+console.log(`| practice: ${N}× $createerptask | ${f(tCreated - t0)} | |`);
+console.log(`| practice: $processerp (create, batch QES, activate) | ${f(tProcessed - tCreated)} | |`);
+console.log(`| practice: Task?from&to, ${Math.ceil(N / 10)} pages | ${f(tListed - tProcessed)} | |`);
+console.log(`| practice total (createerptask → all listed) | ${f(practiceMs)} | ${(practiceMs / directMs).toFixed(2)}× direct |`);
+console.log(`| direct at the Fachdienst ($create, batch QES, $activate) | ${f(directMs)} | 1.00× |`);
+console.log(`\ntarget: practice total < 2000 ms on PGlite → ${practiceMs < 2000 ? 'met' : 'NOT met'}`);
