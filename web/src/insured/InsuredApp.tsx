@@ -8,7 +8,8 @@ import { abortRule, assignRule, germanDate, splitTaskBundle, summarizeTask, toke
 import { formatToken, parseScannedInput, type ErezeptToken } from '../../../src/pharmacy/scanned-token.ts';
 import { createApi, errorText, nextPath, resourcesOf, type Api } from '../shared/api.ts';
 import { DataMatrix } from '../shared/DataMatrix.tsx';
-import { searchPharmacies, type PharmacyHit } from '../shared/pharmacy-search.ts';
+import type { PharmacyHit } from '../shared/pharmacy-search.ts';
+import { PharmacySearchForm } from '../shared/PharmacySearchForm.tsx';
 import { decodeCodes } from '../shared/scan.ts';
 import type { Session } from '../shared/session.ts';
 import { AppShell, Field, Nav, Notice, Select } from '../shared/ui.tsx';
@@ -173,21 +174,9 @@ function PrescriptionDetail({ api, session, taskId, onBack }: { api: Api; sessio
 
 function AssignToPharmacy({ api, summary, session, onAssigned }: { api: Api; summary: TaskSummary; session: Session; onAssigned: () => void }) {
   const rule = assignRule(summary.status, summary.flowType, summary.expiryDate);
-  const [name, setName] = useState('');
-  const [postalCode, setPostalCode] = useState('');
-  const [city, setCity] = useState('');
   const [hits, setHits] = useState<PharmacyHit[]>();
   const [option, setOption] = useState<SupplyOption>('onPremise');
   const [message, setMessage] = useState<{ kind: 'error' | 'success'; text: string }>();
-  const search = async (event: React.FormEvent) => {
-    event.preventDefault();
-    setMessage(undefined);
-    try {
-      setHits(await searchPharmacies(api, { name, postalCode, city }));
-    } catch (e) {
-      setMessage({ kind: 'error', text: errorText(e) });
-    }
-  };
   const assign = async (hit: PharmacyHit) => {
     const token = tokenOf(summary);
     if (!token) return;
@@ -206,14 +195,8 @@ function AssignToPharmacy({ api, summary, session, onAssigned }: { api: Api; sum
       <h3 id="assign-h">Apotheke suchen und Rezept zuweisen</h3>
       {!rule.allowed ? <Notice kind="info">{rule.reason}</Notice> : (
         <>
-          <form onSubmit={search} role="search" aria-label="Apothekensuche">
-            <div className="row">
-              <Field label="Name der Apotheke" value={name} onChange={setName} />
-              <Field label="Postleitzahl" value={postalCode} onChange={setPostalCode} />
-              <Field label="Ort" value={city} onChange={setCity} />
-              <div className="field"><button type="submit">Apotheke suchen</button></div>
-            </div>
-          </form>
+          <PharmacySearchForm api={api} label="Apothekensuche" onResults={setHits}
+            onError={(text) => setMessage(text ? { kind: 'error', text } : undefined)} />
           <Select<SupplyOption> label="Wie möchten Sie das Medikament erhalten?" value={option} onChange={setOption}
             options={[{ value: 'onPremise', label: 'Abholung in der Apotheke' }, { value: 'delivery', label: 'Botendienst' }, { value: 'shipment', label: 'Versand' }]} />
           {hits && hits.length === 0 && <p>Keine Apotheke gefunden.</p>}

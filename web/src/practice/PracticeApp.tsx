@@ -10,9 +10,10 @@ import {
   type BatchProgress, type SignatureMode, type UiRequest,
 } from '../../../src/practice/signing-view.ts';
 import { createApi, errorText, type Api } from '../shared/api.ts';
-import { pharmacyHits, searchPharmacies, type PharmacyHit } from '../shared/pharmacy-search.ts';
+import { pharmacyHits, type PharmacyHit } from '../shared/pharmacy-search.ts';
+import { PharmacySearchForm } from '../shared/PharmacySearchForm.tsx';
 import { freshToken, type Session } from '../shared/session.ts';
-import { AppShell, Field, Notice } from '../shared/ui.tsx';
+import { AppShell, Notice } from '../shared/ui.tsx';
 import './practice.css';
 
 const APP = 'practice';
@@ -291,9 +292,6 @@ function Results({ session, results }: { session: Session; results: UiRequest[] 
 function RequestDetail({ api, id, onChanged, onClose }: { api: Api; id: string; onChanged: () => Promise<void>; onClose: () => void }) {
   const [request, setRequest] = useState<UiRequest & { bundle?: Bundle }>();
   const [pharmacyName, setPharmacyName] = useState<string>();
-  const [name, setName] = useState('');
-  const [postalCode, setPostalCode] = useState('');
-  const [city, setCity] = useState('');
   const [hits, setHits] = useState<PharmacyHit[]>();
   const [message, setMessage] = useState<{ kind: 'error' | 'success'; text: string }>();
   const heading = useRef<HTMLHeadingElement>(null);
@@ -311,15 +309,6 @@ function RequestDetail({ api, id, onChanged, onClose }: { api: Api; id: string; 
       .catch(() => setPharmacyName(undefined));
   }, [api, request?.pharmacy]);
 
-  const search = async (event: React.FormEvent) => {
-    event.preventDefault();
-    setMessage(undefined);
-    try {
-      setHits(await searchPharmacies(api, { name, postalCode, city }));
-    } catch (e) {
-      setMessage({ kind: 'error', text: errorText(e) });
-    }
-  };
   const assign = async (telematikId: string | null, label?: string) => {
     setMessage(undefined);
     try {
@@ -355,14 +344,8 @@ function RequestDetail({ api, id, onChanged, onClose }: { api: Api; id: string; 
         <>
           <h3>Apotheke direkt zuweisen (Flowtype 169/209)</h3>
           {request.pharmacy && <button type="button" className="danger" onClick={() => assign(null)}>Zuweisung entfernen</button>}
-          <form onSubmit={search} role="search" aria-label="Apothekensuche im Verzeichnisdienst">
-            <div className="row">
-              <Field label="Name der Apotheke" value={name} onChange={setName} />
-              <Field label="Postleitzahl" value={postalCode} onChange={setPostalCode} />
-              <Field label="Ort" value={city} onChange={setCity} />
-              <div className="field"><button type="submit">Apotheke suchen</button></div>
-            </div>
-          </form>
+          <PharmacySearchForm api={api} label="Apothekensuche im Verzeichnisdienst" onResults={setHits}
+            onError={(text) => setMessage(text ? { kind: 'error', text } : undefined)} />
           {hits && hits.length === 0 && <p>Keine Apotheke gefunden.</p>}
           {hits && hits.length > 0 && (
             <ul className="plain" aria-label="Gefundene Apotheken">
