@@ -1,29 +1,19 @@
 // POST /{tenant}/TI?action=$createerptask: validation like a manual entry, durable storage, the MedicationRequest
 // id as correlation key, flowtype by coverage and named pharmacy, requesting system recorded.
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { parseXml } from '../fhir/codec.ts';
 import type { OperationOutcome, Patient, Task } from '../fhir/types.ts';
 import { pharmacies } from '../seed/identities.ts';
-import { openDatabase, type Database } from '../storage/database.ts';
-import { createPracticeWorld, postRequest, requestBundle, requestId, TENANT, weber, type PracticeWorld } from './testing.ts';
+import { usePracticeWorld, postRequest, requestBundle, requestId, TENANT, weber } from './testing.ts';
 
-let database: Database;
-let world: PracticeWorld;
-before(async () => {
-  database = await openDatabase({ dataDir: ':memory:' });
-  world = await createPracticeWorld(database);
-});
-after(async () => {
-  await world.close();
-  await database.close();
-});
+const env = usePracticeWorld();
 
 const outcome = (body: string) => parseXml(body) as OperationOutcome;
 
 test('first request 201 (pending, not listed as signed), repeat with the same MedicationRequest id 200, one stored', async () => {
   const bundle = requestBundle();
-  const first = await postRequest(world.app, bundle, '', 'Praxis-KIS/2.1');
+  const first = await postRequest(env.world.app, bundle, '', 'Praxis-KIS/2.1');
   assert.equal(first.statusCode, 201, first.body);
   assert.match(String(first.headers['content-type']), /xml/);
   const task = parseXml(first.body) as Task;
@@ -31,9 +21,9 @@ test('first request 201 (pending, not listed as signed), repeat with the same Me
   assert.equal(task.status, 'draft');
   assert.deepEqual(task.basedOn, [{ reference: `MedicationRequest/${requestId(bundle)}` }]);
 
-  const again = await postRequest(world.app, bundle);
+  const again = await postRequest(env.world.app, bundle);
   assert.equal(again.statusCode, 200);
-  const stored = await world.store.listRequests(TENANT);
+  const stored = await env.world.store.listRequests(TENANT);
   assert.equal(stored.filter((r) => r.id === requestId(bundle)).length, 1);
   const r = stored.find((x) => x.id === requestId(bundle))!;
   assert.equal(r.requestingSystem, 'Praxis-KIS/2.1');
@@ -51,9 +41,9 @@ test('flowtype: PKV 200; a named pharmacy makes it 169 (GKV) or 209 (PKV)', asyn
     [requestBundle({ patient: weber() }), `&pharmacy=${pharmacy}`, '209'],
   ];
   for (const [bundle, query, flowType] of cases) {
-    const res = await postRequest(world.app, bundle, query);
+    const res = await postRequest(env.world.app, bundle, query);
     assert.equal(res.statusCode, 201, res.body);
-    const r = await world.store.getRequest(TENANT, requestId(bundle));
+    const r = await env.world.store.getRequest(TENANT, requestId(bundle));
     assert.equal(r?.flowType, flowType);
     assert.equal(r?.pharmacy, query ? pharmacy : null);
   }
@@ -66,7 +56,7 @@ test('medication variants ingredient, compounding and free text are accepted', a
     { kind: 'FreeText' as const, text: 'Testpräparat für eine Freitextverordnung' },
   ];
   for (const medication of variants) {
-    const res = await postRequest(world.app, requestBundle({ medication }));
+    const res = await postRequest(env.world.app, requestBundle({ medication }));
     assert.equal(res.statusCode, 201, `${medication.kind}: ${res.body}`);
   }
 });
@@ -75,35 +65,35 @@ test('invalid KVNR check digit: 400 OperationOutcome naming the patient identifi
   const bundle = requestBundle();
   const patient = bundle.entry!.find((e) => e.resource?.resourceType === 'Patient')!.resource as Patient;
   patient.identifier![0].value = 'X110614234';
-  const res = await postRequest(world.app, bundle);
+  const res = await postRequest(env.world.app, bundle);
   assert.equal(res.statusCode, 400);
   const oo = outcome(res.body);
   assert.equal(oo.resourceType, 'OperationOutcome');
   assert.match(oo.issue[0].details!.text!, /KVNR|Versichertennummer|Prüfziffer/i);
-  assert.equal(await world.store.getRequest(TENANT, requestId(bundle)), undefined);
+  assert.equal(await env.world.store.getRequest(TENANT, requestId(bundle)), undefined);
 });
 
 test('missing Medication entry and a Bundle that is not a prescription: clear 400s', async () => {
   const bundle = requestBundle();
   bundle.entry = bundle.entry!.filter((e) => e.resource?.resourceType !== 'Medication');
-  const res = await postRequest(world.app, bundle);
+  const res = await postRequest(env.world.app, bundle);
   assert.equal(res.statusCode, 400);
   assert.match(outcome(res.body).issue[0].details!.text!, /Medication|nicht auflösen/);
 
-  const notXml = await world.app.inject({ method: 'POST', url: `/${TENANT}/TI?action=$createerptask`, headers: { 'content-type': 'application/fhir+xml' }, payload: '<Bundle xmlns="http://hl7.org/fhir"><type value="document"/' });
+  const notXml = await env.world.app.inject({ method: 'POST', url: `/${TENANT}/TI?action=$createerptask`, headers: { 'content-type': 'application/fhir+xml' }, payload: '<Bundle xmlns="http://hl7.org/fhir"><type value="document"/' });
   assert.equal(notXml.statusCode, 400);
   assert.equal(outcome(notXml.body).resourceType, 'OperationOutcome');
 });
 
 test('bad pharmacy Telematik-ID, unknown action and unknown tenant', async () => {
-  const badPharmacy = await postRequest(world.app, requestBundle(), '&pharmacy=not-a-telematik-id');
+  const badPharmacy = await postRequest(env.world.app, requestBundle(), '&pharmacy=not-a-telematik-id');
   assert.equal(badPharmacy.statusCode, 400);
   assert.match(outcome(badPharmacy.body).issue[0].details!.text!, /Telematik-ID/);
 
-  const unknownAction = await world.app.inject({ method: 'POST', url: `/${TENANT}/TI?action=$foo`, headers: { 'content-type': 'application/fhir+xml' }, payload: '<Bundle xmlns="http://hl7.org/fhir"/>' });
+  const unknownAction = await env.world.app.inject({ method: 'POST', url: `/${TENANT}/TI?action=$foo`, headers: { 'content-type': 'application/fhir+xml' }, payload: '<Bundle xmlns="http://hl7.org/fhir"/>' });
   assert.equal(unknownAction.statusCode, 400);
 
-  const unknownTenant = await world.app.inject({ method: 'GET', url: '/nobody_1/Task?from=202501010000&to=202501020000' });
+  const unknownTenant = await env.world.app.inject({ method: 'GET', url: '/nobody_1/Task?from=202501010000&to=202501020000' });
   assert.equal(unknownTenant.statusCode, 404);
   assert.match(String(unknownTenant.headers['content-type']), /fhir\+xml/);
   assert.match(outcome(unknownTenant.body).issue[0].details!.text!, /Mandant/);

@@ -2,29 +2,19 @@
 // reused until shortly before it expires, a fresh login after a 401; the token carries the practice SMC-B identity
 // (professionOID 1.2.276.0.76.4.50). Login failures are retryable or final as the practice's batch needs them.
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { injectFetch } from '../idp/testing.ts';
 import { createKonnektorClient } from '../konnektor/client.ts';
 import { CONTEXT, startTestKonnektor } from '../konnektor/testing.ts';
 import { pharmacies, practice, PROFESSION } from '../seed/identities.ts';
-import { openDatabase, type Database } from '../storage/database.ts';
 import { createFachdienstClient, FachdienstCallError, konnektorTokenSource, smcbHandleOf } from './fachdienst-client.ts';
-import { createPracticeWorld, FD_URL, ISSUER, testPki, type PracticeWorld } from './testing.ts';
+import { usePracticeWorld, FD_URL, ISSUER, testPki } from './testing.ts';
 
-let database: Database;
-let world: PracticeWorld;
-before(async () => {
-  database = await openDatabase({ dataDir: ':memory:' });
-  world = await createPracticeWorld(database);
-});
-after(async () => {
-  await world.close();
-  await database.close();
-});
+const env = usePracticeWorld();
 
 /** A fetch to the IDP that counts logins (signed challenges posted). */
 function countingIdpFetch() {
-  const inner = injectFetch(world.idp);
+  const inner = injectFetch(env.world.idp);
   const counter = { logins: 0 };
   const f = (async (input: string | URL | Request, init?: RequestInit) => {
     if (init?.method === 'POST' && new URL(String(input)).pathname === '/auth') counter.logins++;
@@ -33,8 +23,8 @@ function countingIdpFetch() {
   return { f, counter };
 }
 
-const konnektorClient = () => createKonnektorClient('http://konnektor.test', { context: CONTEXT, fetch: injectFetch(world.konnektor.app) });
-const smcbOf = (identityId: string) => world.konnektor.cards.cardsForIdentity(identityId).find((c) => c.type === 'SMC-B')!.handle;
+const konnektorClient = () => createKonnektorClient('http://konnektor.test', { context: CONTEXT, fetch: injectFetch(env.world.konnektor.app) });
+const smcbOf = (identityId: string) => env.world.konnektor.cards.cardsForIdentity(identityId).find((c) => c.type === 'SMC-B')!.handle;
 
 test('the token is the practice SMC-B identity, one login until it nearly expires, shared by concurrent callers', async () => {
   const { f, counter } = countingIdpFetch();
@@ -61,7 +51,7 @@ test('$create with the cached token; a 401 (token rejected) logs in again and re
   const { f, counter } = countingIdpFetch();
   const tokens = konnektorTokenSource({ idpUrl: ISSUER, konnektor: konnektorClient(), smcbHandle: smcbOf(practice.id), fetch: f });
   let reject = true;
-  const fdFetch = injectFetch(world.fachdienst);
+  const fdFetch = injectFetch(env.world.fachdienst);
   const client = createFachdienstClient({
     baseUrl: FD_URL, tokens,
     fetch: (async (input: string | URL | Request, init?: RequestInit) => {
@@ -83,7 +73,7 @@ test('SMC-B PIN: not entered yet is retryable (503), rejected/blocked is final (
   try {
     const handle = k.cards.cardsForIdentity(pharmacies[3].id)[0].handle;
     const konnektor = createKonnektorClient('http://konnektor.test', { context: CONTEXT, fetch: injectFetch(k.app) });
-    const source = () => konnektorTokenSource({ idpUrl: ISSUER, konnektor, smcbHandle: handle, fetch: injectFetch(world.idp) });
+    const source = () => konnektorTokenSource({ idpUrl: ISSUER, konnektor, smcbHandle: handle, fetch: injectFetch(env.world.idp) });
     await assert.rejects(source().token(), (e: FachdienstCallError) =>
       e instanceof FachdienstCallError && e.retryable && e.status === 503
       && new RegExp(`^Anmeldung der SMC-B ${handle} am IDP fehlgeschlagen: Signatur der Karte: PIN-Eingabe erforderlich: PIN.SMC`).test(e.message));
@@ -96,6 +86,6 @@ test('SMC-B PIN: not entered yet is retryable (503), rejected/blocked is final (
 
 test('an SMC-B that is not in the terminal: retryable, named by its Telematik-ID', async () => {
   const konnektor = konnektorClient();
-  const tokens = konnektorTokenSource({ idpUrl: ISSUER, konnektor, smcbHandle: () => smcbHandleOf(konnektor, '1-2-NICHT-GESTECKT'), fetch: injectFetch(world.idp) });
+  const tokens = konnektorTokenSource({ idpUrl: ISSUER, konnektor, smcbHandle: () => smcbHandleOf(konnektor, '1-2-NICHT-GESTECKT'), fetch: injectFetch(env.world.idp) });
   await assert.rejects(tokens.token(), (e: FachdienstCallError) => e.retryable && /Keine SMC-B mit Telematik-ID 1-2-NICHT-GESTECKT/.test(e.message));
 });

@@ -2,6 +2,7 @@
 // through inject()-backed fetches (no ports), on the database the test passes in. Only the clock is adjustable.
 // The IDP runs without dev endpoints (as with ERX_DEV=0): the practice logs in with its SMC-B via the Konnektor,
 // and the IDP and the Fachdienst share one revocation registry.
+import { after, before } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { createOcspChecker, RevocationRegistry } from '../crypto/ocsp.ts';
 import { createSeededPki, type LoadedPki } from '../crypto/pki.ts';
@@ -19,7 +20,7 @@ import { createKonnektorClient } from '../konnektor/client.ts';
 import { signDigest } from '../konnektor/ecdsa.ts';
 import { CONTEXT, startTestKonnektor, type TestKonnektor } from '../konnektor/testing.ts';
 import { identityById, insured, physician, practice, TENANT, type Identity } from '../seed/identities.ts';
-import type { Database } from '../storage/database.ts';
+import { openDatabase, type Database } from '../storage/database.ts';
 import { createPracticeApp, type PracticeApp, type PracticeAppOptions } from './app.ts';
 import { createFachdienstClient, konnektorTokenSource } from './fachdienst-client.ts';
 
@@ -149,3 +150,27 @@ export async function postRequest(app: FastifyInstance, bundle: Bundle, query = 
 
 export const weber = () => identityById('insured-weber')!;
 export { TENANT };
+
+export interface PracticeWorldFixture { readonly world: PracticeWorld; readonly database: Database }
+
+/** One practice world on an in-memory PGlite per test file: node:test before/after hooks, getters for the tests. */
+export function usePracticeWorld(options: WorldOptions = {}): PracticeWorldFixture {
+  let database: Database | undefined;
+  let world: PracticeWorld | undefined;
+  before(async () => {
+    database = await openDatabase({ dataDir: ':memory:' });
+    world = await createPracticeWorld(database, options);
+  });
+  after(async () => {
+    await world?.close();
+    await database?.close();
+  });
+  const ready = <T>(value: T | undefined): T => {
+    if (value === undefined) throw new Error('usePracticeWorld: used before its before() hook ran (read it inside a test or hook)');
+    return value;
+  };
+  return {
+    get world() { return ready(world); },
+    get database() { return ready(database); },
+  };
+}
