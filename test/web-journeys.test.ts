@@ -160,23 +160,23 @@ test('insured searches a pharmacy by postal code and assigns by DispReq; the pha
   await pharmacy.getByRole('button', { name: `Rezept ${rx.id} von Lisa Müller annehmen` }).click();
   await pharmacy.locator(`section[data-task="${rx.id}"]`).getByText('Qualifizierte Signatur geprüft').waitFor();
 
-  // The pharmacy answers (Communication Reply, sent by its system through the Fachdienst API).
-  const reply = await fetch(`${p.fachdienst}/Communication`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${await p.token(FRIEDRICHSTADT.id)}`, 'content-type': 'application/fhir+json', accept: 'application/fhir+json' },
-    body: JSON.stringify({
-      resourceType: 'Communication', status: 'unknown',
-      meta: { profile: ['https://gematik.de/fhir/erp/StructureDefinition/GEM_ERP_PR_Communication_Reply|1.5'] },
-      basedOn: [{ reference: `Task/${rx.id}` }],
-      recipient: [{ identifier: { system: 'http://fhir.de/sid/gkv/kvid-10', value: insured[0].kvnr } }],
-      payload: [{ contentString: JSON.stringify({ version: 1, supplyOptionsType: 'delivery', info_text: 'Unser Bote kommt heute ab 16 Uhr.' }) }],
-    }),
-  });
-  assert.equal(reply.status, 201, await reply.clone().text());
+  // The pharmacy answers with a Communication Reply from the request list.
+  await pharmacy.getByRole('button', { name: 'Zuweisungen von Versicherten' }).click();
+  await pharmacy.getByRole('button', { name: 'Lisa Müller antworten' }).click();
+  const answer = pharmacy.getByRole('form', { name: 'Antwort an Lisa Müller' });
+  await answer.getByLabel('Versorgung').selectOption('onPremise');
+  await answer.getByLabel('Abholcode (optional)').fill('123456789');
+  await answer.getByLabel('Nachricht an den Versicherten').fill('Liegt ab 16 Uhr bereit.');
+  await answer.getByRole('button', { name: 'Antwort senden' }).click();
+  await answer.getByRole('alert').getByText(/höchstens 8 Zeichen/).waitFor();
+  await answer.getByLabel('Abholcode (optional)').fill('B7');
+  await answer.getByRole('button', { name: 'Antwort senden' }).click();
+  await answer.getByText('Antwort gesendet.').waitFor();
+  await checkAccessibility(pharmacy, 'pharmacy reply');
   await page.reload();
   await page.locator(`tr[data-task="${rx.id}"]`).getByText('In Abgabe (Apotheke)').waitFor();
   await page.locator(`tr[data-task="${rx.id}"]`).getByRole('button').click();
-  await page.getByText(/Unser Bote kommt heute ab 16 Uhr\./).waitFor();
+  await page.getByText('Liegt ab 16 Uhr bereit. · Abholcode: B7').waitFor();
   await page.getByText(new RegExp(`Zugewiesen an Apotheke ${FRIEDRICHSTADT.telematikId!.replace(/\./g, '\\.')}`)).waitFor();
   await screenshot(page, 'insured-messages');
   await page.context().close();

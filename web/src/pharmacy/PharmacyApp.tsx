@@ -1,15 +1,18 @@
 // The pharmacy: scan or paste a 2D code / token, accept, see the verified prescription, reject, record dispense
-// information, close and see the receipt; KIM inbox of direct assignments (169/209) and DispReq messages.
+// information, close and see the receipt; KIM inbox of direct assignments (169/209) and DispReq messages, answered
+// with a Reply.
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import type { Bundle, Communication } from '../../../src/fhir/types.ts';
 import type { PrescriptionFacts } from '../../../src/fhir/kbv/prescription-bundle.ts';
 import { germanDate } from '../../../src/insured/task-view.ts';
 import { dispenseParameters, readAcceptBundle, receiptSummary } from '../../../src/pharmacy/dispense.ts';
+import { pharmacyReply } from '../../../src/pharmacy/reply.ts';
+import type { SupplyOption } from '../../../src/insured/dispense-request.ts';
 import { parseScannedInput, parseToken, type ErezeptToken } from '../../../src/pharmacy/scanned-token.ts';
 import { createApi, errorText, resourcesOf, type Api } from '../shared/api.ts';
 import { decodeCodes } from '../shared/scan.ts';
 import type { Session } from '../shared/session.ts';
-import { AppShell, Field, Nav, Notice } from '../shared/ui.tsx';
+import { AppShell, Field, Nav, Notice, Select } from '../shared/ui.tsx';
 
 const APP = 'pharmacy';
 type View = 'accept' | 'kim' | 'requests';
@@ -319,10 +322,51 @@ function DispenseRequests({ api, onAccept }: { api: Api; onAccept: (t: ErezeptTo
               {p.hint && <p>{p.hint}</p>}
               <br />
               {token ? <button type="button" onClick={() => onAccept(token!)} aria-label={`Rezept ${token.taskId} von ${p.name ?? 'Versicherten'} annehmen`}>Rezept annehmen</button> : <Notice kind="error">Ungültiger Verweis auf das Rezept</Notice>}
+              {token && c.sender?.identifier?.value && (
+                <ReplyForm api={api} taskId={token.taskId} kvnr={c.sender.identifier.value} who={p.name ?? 'Versicherten'}
+                  supply={(p.supplyOptionsType as SupplyOption | undefined) ?? 'onPremise'} />
+              )}
             </li>
           );
         })}
       </ul>
     </section>
+  );
+}
+
+const SUPPLY_CHOICES: { value: SupplyOption; label: string }[] = [
+  { value: 'onPremise', label: 'Abholung in der Apotheke' },
+  { value: 'delivery', label: 'Botendienst' },
+  { value: 'shipment', label: 'Versand' },
+];
+
+/** Answer to an insured's request (Communication Reply); the insured sees it in the app's messages. */
+function ReplyForm({ api, taskId, kvnr, who, supply: requested }: { api: Api; taskId: string; kvnr: string; who: string; supply: SupplyOption }) {
+  const [open, setOpen] = useState(false);
+  const [supply, setSupply] = useState<SupplyOption>(requested);
+  const [text, setText] = useState('');
+  const [code, setCode] = useState('');
+  const [message, setMessage] = useState<{ kind: 'error' | 'success'; text: string }>();
+  if (!open) return <>{' '}<button type="button" className="secondary" onClick={() => setOpen(true)} aria-label={`${who} antworten`}>Antworten</button></>;
+  const send = async () => {
+    setMessage(undefined);
+    try {
+      const reply = pharmacyReply({ taskId, kvnr, supplyOptionsType: supply, infoText: text, pickUpCode: supply === 'onPremise' ? code : undefined });
+      await api.fhir('POST', 'Communication', { body: reply });
+      setText('');
+      setCode('');
+      setMessage({ kind: 'success', text: 'Antwort gesendet.' });
+    } catch (e) {
+      setMessage({ kind: 'error', text: errorText(e) });
+    }
+  };
+  return (
+    <form onSubmit={(e) => { e.preventDefault(); void send(); }} aria-label={`Antwort an ${who}`}>
+      <Select<SupplyOption> label="Versorgung" value={supply} onChange={setSupply} options={SUPPLY_CHOICES} />
+      <Field label="Nachricht an den Versicherten" value={text} onChange={setText} multiline hint="Höchstens 500 Zeichen" />
+      {supply === 'onPremise' && <Field label="Abholcode (optional)" value={code} onChange={setCode} hint="Höchstens 8 Zeichen" />}
+      <button type="submit">Antwort senden</button>
+      {message && <Notice kind={message.kind}>{message.text}</Notice>}
+    </form>
   );
 }
