@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  formatPrescriptionId, isToken, isValidBsnr, isValidKvnr, isValidLanr, isValidPrescriptionId, isValidTelematikId,
-  kvnrWithCheckDigit, lanrWithCheckDigit, parsePrescriptionId, randomToken, secretsEqual,
+  formatPrescriptionId, isToken, isValidBsnr, isValidKvnr, isValidLanr, isValidPrescriptionId, isValidPzn,
+  isValidTelematikId, kvnrWithCheckDigit, lanrWithCheckDigit, parsePrescriptionId, randomToken, secretsEqual,
 } from './identifiers.ts';
 
 test('PrescriptionID: ISO 7064 MOD 97-10 check digits per flowtype', () => {
@@ -44,6 +44,14 @@ test('LANR/ZANR: 9 digits, digit 7 checks digits 1-6 with weights 4,9; pseudo-LA
   assert.equal(isValidLanr('987G54423'), false);
   assert.equal(isValidLanr('12345678'), false);
   assert.equal(lanrWithCheckDigit('864683', '89'), '864683589');
+});
+
+test('PZN: 8 digits, digit 8 = digits 1-7 weighted 1..7 modulo 11; remainder 10 never valid', () => {
+  for (const pzn of ['19205615', '00814665', '06313728']) assert.ok(isValidPzn(pzn), pzn);
+  assert.equal(isValidPzn('19205614'), false);
+  assert.equal(isValidPzn('00002000'), false, 'remainder 10');
+  assert.equal(isValidPzn('1920561'), false);
+  assert.equal(isValidPzn('1920561A'), false);
 });
 
 test('BSNR: 9 digits', () => {

@@ -76,6 +76,13 @@ export function lanrWithCheckDigit(doctorNumber: string, specialty: string): str
   return `${doctorNumber}${(10 - s) % 10}${specialty}`;
 }
 
+/** PZN (PZN-8): digit 8 checks digits 1-7 with weights 1..7 modulo 11; a remainder of 10 is never issued. */
+export function isValidPzn(value: string): boolean {
+  if (!/^[0-9]{8}$/.test(value)) return false;
+  const sum = [...value.slice(0, 7)].reduce((acc, d, i) => acc + Number(d) * (i + 1), 0) % 11;
+  return sum !== 10 && sum === Number(value[7]);
+}
+
 /** BSNR: 9 digits (KV region key + site number); no public check digit rule. */
 export function isValidBsnr(value: string): boolean {
   return /^[0-9]{9}$/.test(value);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { configWindowAt, FHIR_CONFIG_WINDOWS, isErpVersionAccepted, majorMinor, versionAtLeast } from './versions.ts';
+import { configWindowAt, FHIR_CONFIG_WINDOWS, isErpVersionAccepted, isVersionAccepted, majorMinor, versionAtLeast } from './versions.ts';
 
 describe('accepted KBV versions (erp-api §2.6)', () => {
   it('1.1.0 until 2026-03-31, no longer from 2026-04-01 (German midnight)', () => {
@@ -18,6 +18,15 @@ describe('accepted KBV versions (erp-api §2.6)', () => {
     assert.equal(isErpVersionAccepted('1.3', new Date('2025-09-30T10:00:00Z')), false);
     assert.equal(isErpVersionAccepted('1.0.1', today), false);
     assert.equal(isErpVersionAccepted(undefined, today), false);
+  });
+  it('eVDGA (DiGA) bundle: 1.1 until 2026-03-31, 1.2 from 2025-10-01; its own column, not the ERP one', () => {
+    assert.equal(isVersionAccepted('evdga', '1.1', new Date('2025-01-15T12:00:00Z')), true);
+    assert.equal(isVersionAccepted('evdga', '1.1', new Date('2026-03-31T21:59:00Z')), true);
+    assert.equal(isVersionAccepted('evdga', '1.1', new Date('2026-03-31T22:00:00Z')), false);
+    assert.equal(isVersionAccepted('evdga', '1.2', new Date('2025-09-30T10:00:00Z')), false);
+    assert.equal(isVersionAccepted('evdga', '1.2', new Date('2026-11-23T10:00:00Z')), true);
+    assert.equal(isVersionAccepted('erp', '1.2', new Date('2026-11-23T10:00:00Z')), false);
+    assert.equal(isVersionAccepted('evdga', '1.3', new Date('2026-11-23T10:00:00Z')), false);
   });
   it('the table has no gaps or overlaps from its first day on', () => {
     for (let i = 1; i < FHIR_CONFIG_WINDOWS.length; i++) {

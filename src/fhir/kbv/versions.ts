@@ -39,9 +39,14 @@ export function majorMinor(version: string | undefined): string | undefined {
   return m ? `${m[1]}.${m[2]}` : undefined;
 }
 
-export function isErpVersionAccepted(version: string | undefined, now: Date): boolean {
+/** Whether the Fachdienst accepts this version of the package's bundle profile on the (German) day of `now`. */
+export function isVersionAccepted(pkg: 'erp' | 'evdga', version: string | undefined, now: Date): boolean {
   const mm = majorMinor(version);
-  return mm !== undefined && (configWindowAt(now)?.erp.includes(mm) ?? false);
+  return mm !== undefined && (configWindowAt(now)?.[pkg].includes(mm) ?? false);
+}
+
+export function isErpVersionAccepted(version: string | undefined, now: Date): boolean {
+  return isVersionAccepted('erp', version, now);
 }
 
 /** Numeric comparison of major.minor versions (for rules like "T-Rezept only from KBV 1.4"). */
