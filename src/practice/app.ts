@@ -2,6 +2,8 @@
 // physician's signing UI. See README.md for the contract.
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest, FastifyServerOptions } from 'fastify';
+import { extractCadesContent } from '../crypto/cades.ts';
+import { parseXml } from '../fhir/codec.ts';
 import { FhirError, badRequest, notFound } from '../fhir/errors.ts';
 import { isValidTelematikId } from '../fhir/identifiers.ts';
 import type { Bundle, Task } from '../fhir/types.ts';
@@ -14,7 +16,7 @@ import { checkPrescriptionRequest, flowTypeOf } from './intake.ts';
 import { renderPrintout } from './printout.ts';
 import { parseRedMinute } from './red-dates.ts';
 import { NS_ACCESS_CODE, NS_PRESCRIPTION_ID, cardsXml, prescriptionsXml, taskSearchsetXml } from './red-xml.ts';
-import { PracticeStore, type PracticeRequest, type RequestStatus } from './store.ts';
+import { PracticeStore, type PracticeRequest, type RequestStatus, type RequestSummary } from './store.ts';
 
 export const PAGE_SIZE = 10;
 const XML = 'application/xml;charset=utf-8';
@@ -49,7 +51,7 @@ const queryOf = (request: FastifyRequest) => (request.query ?? {}) as Record<str
 const flag = (v: string | undefined) => v !== undefined && !['0', 'false', 'no'].includes(v.toLowerCase());
 
 /** The Task a third-party system sees for a finished request (RED Task list entry). */
-export function redTask(r: PracticeRequest): Task {
+export function redTask(r: RequestSummary): Task {
   const failed = r.status === 'failed';
   const task: Task = {
     resourceType: 'Task',
@@ -68,12 +70,17 @@ export function redTask(r: PracticeRequest): Task {
   return task;
 }
 
-function uiView(r: PracticeRequest) {
+function uiView(r: RequestSummary) {
   return {
     id: r.id, status: r.status, flowType: r.flowType, pharmacy: r.pharmacy, patient: r.patient, medication: r.medication,
     requestingSystem: r.requestingSystem, receivedAt: r.receivedAt.toISOString(), prescriptionId: r.prescriptionId,
     authoredOn: r.authoredOn, completedAt: r.completedAt?.toISOString() ?? null, error: r.error,
   };
+}
+
+/** What the physician signed (from the stored CMS, which envelops it) once signed, else the bundle as received. */
+function signedBundle(r: PracticeRequest): Bundle {
+  return r.cms ? (parseXml(extractCadesContent(r.cms).toString('utf8')) as Bundle) : r.bundle;
 }
 
 function sendXml(reply: FastifyReply, xml: string, status = 200) {
@@ -266,7 +273,7 @@ export async function createPracticeApp(options: PracticeAppOptions): Promise<Pr
     ui.get('/:tenant/ui/requests/:id', async (request) => {
       const r = await store.getRequest(tenantOf(request).name, (request.params as { id: string }).id);
       if (!r) throw notFound('Keine solche Verordnungsanfrage');
-      return { ...uiView(r), bundle: r.bundle };
+      return { ...uiView(r), bundle: signedBundle(r) };
     });
 
     ui.get('/:tenant/ui/requests/:id/printout.pdf', async (request, reply) => {

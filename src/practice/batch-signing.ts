@@ -17,7 +17,7 @@ import { KonnektorClientError, type CardInfo, type KonnektorClient } from '../ko
 import { identities, type Identity } from '../seed/identities.ts';
 import { FachdienstCallError, type FachdienstClient } from './fachdienst-client.ts';
 import { mapLimit } from './pool.ts';
-import type { PracticeRequest, PracticeStore } from './store.ts';
+import type { PracticeRequest, PracticeStore, RequestSummary } from './store.ts';
 
 /** Konnektor limit per SignDocument call (Stapelsignatur). */
 export const MAX_DOCUMENTS_PER_CALL = 250;
@@ -44,7 +44,7 @@ export interface SigningOptions {
   pinPrompt: boolean;
   now?: () => Date;
   /** Called after each request reached a final state of this run (webhooks, logs). */
-  onSettled?: (request: PracticeRequest) => void;
+  onSettled?: (request: RequestSummary) => void;
 }
 
 export interface BatchRequest {
@@ -57,7 +57,7 @@ export interface BatchRequest {
 export interface BatchResult {
   batchId: string;
   /** The claimed requests in their state after the run. */
-  requests: PracticeRequest[];
+  requests: RequestSummary[];
   /** Why the batch stopped early (PIN rejected, no HBA, Konnektor down); the rest stays pending. */
   error?: FhirError;
 }
@@ -106,8 +106,7 @@ export class BatchSigner {
       await store.release(tenant.name, ids, error.message).catch(() => undefined);
       await store.finishBatch(batchId, 'failed', error.message).catch(() => undefined);
     }
-    const after = await Promise.all(ids.map((id) => store.getRequest(tenant.name, id)));
-    const requests = after.filter((r): r is PracticeRequest => r !== undefined);
+    const requests = await store.getSummaries(tenant.name, ids);
     for (const r of requests) if (r.status !== 'pending' && r.status !== 'signing') this.options.onSettled?.(r);
     return { batchId, requests, ...(error ? { error } : {}) };
   }
@@ -178,8 +177,8 @@ export class BatchSigner {
         throw konnektorFailure(err);
       }
       const byId = new Map(result.signed.map((s) => [s.requestId, s.cms]));
-      const signed = chunk.flatMap((c, j) => (byId.has(String(j)) ? [{ ...c.request, cms: byId.get(String(j))!, authoredOn: c.day, bundle: c.bundle }] : []));
-      await store.saveSignatures(tenant.name, signed.map((r) => ({ id: r.id, cms: r.cms!, authoredOn: r.authoredOn!, bundle: r.bundle })));
+      const signed = chunk.flatMap((c, j) => (byId.has(String(j)) ? [{ ...c.request, cms: byId.get(String(j))!, authoredOn: c.day }] : []));
+      await store.saveSignatures(tenant.name, signed.map((r) => ({ id: r.id, cms: r.cms!, authoredOn: r.authoredOn! })));
       ready.push(...signed);
     }
     return ready;

@@ -67,6 +67,12 @@ describe('dev mode (simulated terminal enters the PIN)', () => {
     assert.deepEqual({ total: progress.total, done: progress.done, failed: progress.failed, state: progress.state }, { total: pendingBefore, done: pendingBefore, failed: 0, state: 'finished' });
     assert.equal((await json(world.app, 'GET', '/ui/requests?status=pending')).json().length, 0);
 
+    // After signing the detail shows what was signed: the bundle completed with PrescriptionID and physician.
+    const detail = (await json(world.app, 'GET', `/ui/requests/${requestId(bundles[0])}`)).json();
+    assert.equal(detail.bundle.identifier.value, detail.prescriptionId);
+    assert.ok(detail.bundle.entry.some((e: any) => e.resource.resourceType === 'Practitioner'));
+    assert.equal(detail.bundle.entry.find((e: any) => e.resource.resourceType === 'MedicationRequest').resource.authoredOn, detail.authoredOn);
+
     const pdf = await json(world.app, 'GET', `/ui/requests/${requestId(bundles[0])}/printout.pdf`);
     assert.equal(pdf.statusCode, 200);
     assert.equal(pdf.headers['content-type'], 'application/pdf');
