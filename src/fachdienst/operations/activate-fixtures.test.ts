@@ -10,9 +10,9 @@ import { signCades } from '../../crypto/cades.ts';
 import { parseFhir, toXml } from '../../fhir/codec.ts';
 import { kvnrWithCheckDigit } from '../../fhir/identifiers.ts';
 import { setAuthoredOn, setPrescriptionId } from '../../fhir/kbv/build-bundle.ts';
-import { addDays, berlinDay } from '../../fhir/kbv/dates.ts';
+import { addDays, addMonths, berlinDay } from '../../fhir/kbv/dates.ts';
 import { configWindowAt } from '../../fhir/kbv/versions.ts';
-import { resourceOf } from '../../fhir/kbv/test-support.ts';
+import { EVDGA_EXAMPLE, EVDGA_EXAMPLE_REPAIRS, resourceOf } from '../../fhir/kbv/test-support.ts';
 import type { Bundle, Composition, Extension, MedicationRequest, Patient, Task } from '../../fhir/types.ts';
 import { listFixtures, readFixture } from '../../../test/fixtures.ts';
 import { EXT, NS } from '../task-resource.ts';
@@ -125,12 +125,20 @@ const VALID: Record<string, ValidCase> = {
   'kbv-1.3.2_Beispiel_22_Freitext.xml': { flowType: '160', kvnr: 'S040464113' },
   'kbv-1.3.2_Beispiel_23_Rezeptur.xml': { flowType: '160', kvnr: 'K220645122' },
   'kbv-1.3.2_Beispiel_3_PKV.xml': { flowType: '200', kvnr: kvnrWithCheckDigit('P12346411'), adapt: [kvnrFix('P123464113', 'P12346411')] },
+  // DiGA (KBV_PR_EVDGA_Bundle 1.1): the example's defects are described with their repairs in the kbv test-support;
+  // accept and close by the payer: diga.test.ts
+  [EVDGA_EXAMPLE.slice('valid/'.length)]: {
+    flowType: '162',
+    kvnr: kvnrWithCheckDigit('X23456789'),
+    adapt: EVDGA_EXAMPLE_REPAIRS,
+    // eVDGA 1.1: accepted until 2026-03-31 (versions.ts, column evdga), refused since 2026-04-01
+    acceptedOn: { day: '2026-03-31T10:00:00Z', todayRefused: /KBV-Profilversion 1\.1 von KBV_PR_EVDGA_Bundle wird am \d{4}-\d{2}-\d{2} nicht akzeptiert/ },
+  },
 };
-const EVDGA = 'api-2025-01-15_evdga_bundle_flowtype162.xml';
 
 test('the table covers every file in kbv-bundle/valid/', () => {
   const files = listFixtures('.xml').filter((p) => p.startsWith('kbv-bundle/valid/')).map((p) => p.slice('kbv-bundle/valid/'.length));
-  assert.deepEqual(files, [...Object.keys(VALID), EVDGA].sort());
+  assert.deepEqual(files, Object.keys(VALID).sort());
 });
 
 describe('valid examples activate (XML, signed by the test HBA)', () => {
@@ -158,7 +166,11 @@ describe('valid examples activate (XML, signed by the test HBA)', () => {
         assert.equal(ready.for?.identifier?.system, NS.kvnr);
         assert.equal(ready.for?.identifier?.value, c.kvnr);
         assert.equal(ready.extension?.find((e) => e.url === EXT.prescriptionType)?.valueCoding?.code, c.flowType);
-        if (resourceOf<MedicationRequest>(bundle, 'MedicationRequest').extension?.some((x) => x.url === MVO_URL && x.extension?.some((k) => k.valueBoolean === true))) {
+        if (c.flowType === '162') {
+          // DiGA (TAB_eRpDM_005): accept = expiry = signing day + 3 calendar months
+          assert.equal(extensionValue(ready, EXT.expiryDate), addMonths(day, 3));
+          assert.equal(extensionValue(ready, EXT.acceptDate), addMonths(day, 3));
+        } else if (resourceOf<MedicationRequest>(bundle, 'MedicationRequest').extension?.some((x) => x.url === MVO_URL && x.extension?.some((k) => k.valueBoolean === true))) {
           // MVO: redeemable until Zeitraum.end, else 365 days from the signing day
           const end = mvoPeriod(bundle).end ?? addDays(day, 365);
           assert.equal(extensionValue(ready, EXT.expiryDate), end);
@@ -187,15 +199,17 @@ describe('valid examples activate (XML, signed by the test HBA)', () => {
     assertRefused(await activate(gkv, sign(toXml(gkvBundle), signingTime)), /Coverage "GKV" not allowed for flowtype 200/, 'business-rule');
   });
 
-  test(`${EVDGA}: flowtype 162 -> 400 not supported (no eVDGA validation)`, async () => {
-    const task = await createTask(env.world, '162', 'xml');
+  test('bundle and flowtype must fit: the DiGA example on a 160 Task and a medicine example on a 162 Task are refused', async () => {
     const signingTime = new Date();
-    const bundle = setPrescriptionId(load(`valid/${EVDGA}`), task.id);
-    const r = await activate(task, sign(toXml(bundle), signingTime));
-    assertRefused(r, /KBV_PR_EVDGA_Bundle .*nicht unterstützt/, 'not-supported');
+    const on160 = await createTask(env.world, '160', 'xml');
+    const diga = forTask(load(EVDGA_EXAMPLE), on160, signingTime);
+    for (const repair of EVDGA_EXAMPLE_REPAIRS) repair.edit(diga);
+    assertRefused(await activate(on160, sign(toXml(diga), signingTime)), /^KBV_PR_EVDGA_Bundle \(DiGA\) ist nur mit Flowtype 162 zulässig, nicht mit 160$/, 'business-rule');
+    const on162 = await createTask(env.world, '162', 'xml');
+    const medicine = forTask(load('valid/kbv-1.3.2_Beispiel_1_PZN.xml'), on162, signingTime);
+    const r = await activate(on162, sign(toXml(medicine), signingTime));
+    assertRefused(r, /^Für diesen Workflowtypen sind nur Verordnungen für Digitale Gesundheitsanwendungen zulässig/, 'business-rule');
     assert.deepEqual(r.body.issue[0].expression, ['Bundle.meta.profile']);
-    // the Task stays draft: the practice may still activate it (here: still refused the same way, not 403)
-    assert.equal((await activate(task, sign(toXml(bundle), signingTime))).status, 400);
   });
 });
 

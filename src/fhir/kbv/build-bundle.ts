@@ -4,8 +4,8 @@ import { randomUUID } from 'node:crypto';
 import { FhirError } from '../errors.ts';
 import type { FlowType } from '../identifiers.ts';
 import type {
-  Bundle, BundleEntry, Composition, Coverage, Extension, Medication, MedicationRequest, Organization, Patient,
-  Practitioner, Resource,
+  Bundle, BundleEntry, Composition, Coverage, DeviceRequest, Extension, Medication, MedicationRequest, Organization,
+  Patient, Practitioner, Resource,
 } from '../types.ts';
 import { berlinDay } from './dates.ts';
 import { EXT, PROFILE, SYSTEM } from './profiles.ts';
@@ -299,9 +299,11 @@ export function setPrescriptionId(bundle: Bundle, prescriptionId: string): Bundl
   return bundle;
 }
 
-/** Sets MedicationRequest.authoredOn (must be the signing day, A_22487) and Composition.date. */
+/** Sets authoredOn of the MedicationRequest (DiGA: DeviceRequest; must be the signing day, A_22487) and Composition.date. */
 export function setAuthoredOn(bundle: Bundle, day: string): Bundle {
-  findResource<MedicationRequest>(bundle, 'MedicationRequest').authoredOn = day;
+  // the prescribing request: a MedicationRequest, or the DeviceRequest of a DiGA bundle (KBV_PR_EVDGA_Bundle)
+  const request = bundle.entry?.find((e) => e.resource?.resourceType === 'DeviceRequest')?.resource as DeviceRequest | undefined;
+  (request ?? findResource<MedicationRequest>(bundle, 'MedicationRequest')).authoredOn = day;
   const composition = findResource<Composition>(bundle, 'Composition');
   composition.date = composition.date && composition.date.slice(0, 10) === day ? composition.date : `${day}T00:00:00+00:00`;
   return bundle;

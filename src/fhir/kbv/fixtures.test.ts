@@ -87,10 +87,7 @@ describe('valid fixtures pass', { skip }, () => {
   it('example IDs with wrong check digits are refused as such', () => {
     assertRefused(() => validatePrescriptionBundle(load('valid/kbv-1.3.2_Beispiel_3_PKV.xml'), { flowType: '160', now: noon('2026-11-23') }), /PrescriptionID 160.100.000.000.007.22/);
   });
-  it('the eVDGA (DiGA, 162) bundle is not supported and says so', () => {
-    const bundle = load('valid/api-2025-01-15_evdga_bundle_flowtype162.xml');
-    assertRefused(() => validatePrescriptionBundle(bundle, { flowType: '162', now: noon('2025-01-15') }), /KBV_PR_EVDGA_Bundle .*nicht unterstützt/, 'not-supported');
-  });
+  // valid/api-2025-01-15_evdga_bundle_flowtype162.xml (DiGA, 162): evdga-bundle.test.ts
 });
 
 // Negative examples 2023-07-01 (KBV 1.1.0): validated on a day 1.1 was accepted, so the specific rule fires;

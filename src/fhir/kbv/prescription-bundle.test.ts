@@ -43,7 +43,8 @@ describe('validatePrescriptionBundle: rules', () => {
   it('refuses what is not a Bundle and unsupported flowtypes', () => {
     assertRefused(() => validate({ resourceType: 'Patient' } as never), /Bundle-Ressource/);
     assertRefused(() => validate(validBundle(), { flowType: '165' }), /Flowtype 165 wird nicht unterstützt/, 'not-supported');
-    assertRefused(() => validate(validBundle(), { flowType: '162' }), /EVDGA/, 'not-supported');
+    // flowtype 162 is supported, but only for the DiGA bundle (A_25991)
+    assertRefused(() => validate(validBundle(), { flowType: '162' }), /^Für diesen Workflowtypen sind nur Verordnungen für Digitale Gesundheitsanwendungen zulässig \(Flowtype 162 erfordert KBV_PR_EVDGA_Bundle, nicht KBV_PR_ERP_Bundle\)$/, 'business-rule');
   });
   it('Bundle.type document', () => {
     const b = validBundle();
@@ -61,7 +62,7 @@ describe('validatePrescriptionBundle: rules', () => {
     assertRefused(() => validate(validBundle(), { now: new Date('2025-09-01T10:00:00Z') }), /Profilversion 1.3 .* nicht akzeptiert/);
     const evdga = validBundle();
     evdga.meta = { profile: ['https://fhir.kbv.de/StructureDefinition/KBV_PR_EVDGA_Bundle|1.2'] };
-    assertRefused(() => validate(evdga), /KBV_PR_EVDGA_Bundle .* nicht unterstützt/, 'not-supported');
+    assertRefused(() => validate(evdga), /KBV_PR_EVDGA_Bundle \(DiGA\) ist nur mit Flowtype 162 zulässig, nicht mit 160/, 'business-rule');
   });
   it('PrescriptionID: system, check digits, equality with the Task, flowtype prefix', () => {
     const system = validBundle();

@@ -1,17 +1,20 @@
-// Reads and validates the KBV prescription bundle (KBV_PR_ERP_Bundle) the way the Fachdienst does on
-// $activate (erp-api §7.1, ti-components §3.5), and extracts the facts the Fachdienst and the practice need.
+// Reads and validates the KBV prescription bundles the way the Fachdienst does on $activate (erp-api §7.1,
+// ti-components §3.5) and extracts the facts the Fachdienst and the practice need: KBV_PR_ERP_Bundle (medicines,
+// MedicationRequest + Medication) and KBV_PR_EVDGA_Bundle (DiGA, flowtype 162, one DeviceRequest). Both share
+// Composition, Patient, Coverage, Practitioner and Organization, and so the rules on them.
 import { FhirError, type IssueType } from '../errors.ts';
-import { FLOW_TYPES, isValidKvnr, isValidLanr, parsePrescriptionId } from '../identifiers.ts';
+import { FLOW_TYPES, isValidKvnr, isValidLanr, isValidPzn, parsePrescriptionId } from '../identifiers.ts';
 import type {
-  Bundle, CodeableConcept, Coding, Composition, Coverage, Extension, Identifier, Medication, MedicationRequest,
-  Organization, Patient, Practitioner, Reference, Resource,
+  Bundle, CodeableConcept, Coding, Composition, Coverage, DeviceRequest, Extension, Identifier, Medication,
+  MedicationRequest, Organization, Patient, Practitioner, Reference, Resource,
 } from '../types.ts';
 import { berlinDay, isCalendarDay } from './dates.ts';
 import { ENTLASSREZEPT_CODES, ERSATZVERORDNUNG_CODES, EXT, PROFILE, SYSTEM, profileOf, splitCanonical } from './profiles.ts';
 import { checkReferences, EntryResolver, indexEntries, type BundleWarning, type IndexedEntry } from './references.ts';
-import { configWindowAt, isErpVersionAccepted, majorMinor, versionAtLeast } from './versions.ts';
+import { configWindowAt, isVersionAccepted, majorMinor, versionAtLeast } from './versions.ts';
 
-export type MedicationKind = 'PZN' | 'Ingredient' | 'Compounding' | 'FreeText';
+/** What is prescribed: a medicine by one of the four KBV Medication profiles, or a DiGA (health app) by its PZN. */
+export type MedicationKind = 'PZN' | 'Ingredient' | 'Compounding' | 'FreeText' | 'DiGA';
 
 export interface PrescriptionFacts {
   prescriptionId: string;
@@ -22,7 +25,9 @@ export interface PrescriptionFacts {
   coverage: { type: string; payorIk?: string; payorName?: string };
   practitioner?: { lanr?: string; zanr?: string; telematikId?: string; name?: string; qualificationType?: string };
   organization?: { bsnr?: string; kzva?: string; telematikId?: string; name?: string };
+  /** For a DiGA: kind 'DiGA', its name and PZN. */
   medication: { kind: MedicationKind; display: string; pzn?: string; category?: string };
+  /** The prescribing request: MedicationRequest, or for a DiGA the DeviceRequest (only `id` then). */
   medicationRequest: {
     id: string;
     dosageText?: string;
@@ -57,24 +62,58 @@ const fail = (message: string, expression: string, code: IssueType = 'invalid') 
 const extension = (el: { extension?: Extension[] } | undefined, url: string) => el?.extension?.find((e) => e.url === url);
 const codingOf = (cc: CodeableConcept | undefined, system: string): Coding | undefined => cc?.coding?.find((c) => c.system === system);
 const identifierOf = (ids: Identifier[] | undefined, system: string) => ids?.find((i) => i.system === system)?.value;
+const at = (e: IndexedEntry) => `Bundle.entry[${e.index}].resource`;
 
-/** The resources of a bundle, located as the FD does: exactly one of each, entries resolved by reference. */
-export interface BundleParts {
+/** The two KBV prescription documents: what tells them apart and which version column of versions.ts applies. */
+export interface BundleSpec {
+  name: 'KBV_PR_ERP_Bundle' | 'KBV_PR_EVDGA_Bundle';
+  bundleProfile: string;
+  compositionProfile: string;
+  formularArt: string;
+  sectionSystem: string;
+  /** Composition section code that points at the Coverage. */
+  coverageSection: string;
+  versions: 'erp' | 'evdga';
+}
+
+export const ERP_BUNDLE: BundleSpec = {
+  name: 'KBV_PR_ERP_Bundle', bundleProfile: PROFILE.bundle, compositionProfile: PROFILE.composition, formularArt: 'e16A',
+  sectionSystem: SYSTEM.sectionType, coverageSection: 'Coverage', versions: 'erp',
+};
+export const EVDGA_BUNDLE: BundleSpec = {
+  name: 'KBV_PR_EVDGA_Bundle', bundleProfile: PROFILE.evdgaBundle, compositionProfile: PROFILE.evdgaComposition, formularArt: 'e16D',
+  sectionSystem: SYSTEM.evdgaSectionType, coverageSection: 'HealthInsurance', versions: 'evdga',
+};
+
+/** A_25991: the FD's text when a flowtype 162 prescription is not a DiGA prescription (DeviceRequest, e16D). */
+export const DIGA_ONLY = 'Für diesen Workflowtypen sind nur Verordnungen für Digitale Gesundheitsanwendungen zulässig';
+
+/** The resources every KBV prescription bundle has, located as the FD does: exactly one of each, resolved by reference. */
+export interface CommonParts<R extends MedicationRequest | DeviceRequest = MedicationRequest | DeviceRequest> {
   resolver: EntryResolver;
   warnings: BundleWarning[];
   composition: IndexedEntry<Composition>;
-  medicationRequest: IndexedEntry<MedicationRequest>;
-  medication: IndexedEntry<Medication>;
+  /** The prescribing request: MedicationRequest (ERP) or DeviceRequest (eVDGA). */
+  request: IndexedEntry<R>;
   patient: IndexedEntry<Patient>;
   coverage: IndexedEntry<Coverage>;
   practitioner?: IndexedEntry<Practitioner>;
   organization?: IndexedEntry<Organization>;
 }
 
-function exactlyOne<R extends Resource>(resolver: EntryResolver, type: R['resourceType']): IndexedEntry<R> {
+/** KBV_PR_ERP_Bundle: the request is a MedicationRequest pointing at its Medication. */
+export interface BundleParts extends CommonParts<MedicationRequest> {
+  medicationRequest: IndexedEntry<MedicationRequest>;
+  medication: IndexedEntry<Medication>;
+}
+
+/** KBV_PR_EVDGA_Bundle: the request is a DeviceRequest (KBV_PR_EVDGA_HealthAppRequest), no Medication. */
+export type EvdgaParts = CommonParts<DeviceRequest>;
+
+function exactlyOne<R extends Resource>(resolver: EntryResolver, type: R['resourceType'], prefix = ''): IndexedEntry<R> {
   const found = resolver.ofType<R>(type);
   if (found.length !== 1) {
-    throw fail(`Das Bundle muss genau eine ${type}-Ressource enthalten (gefunden: ${found.length})`, `Bundle.entry.resource.ofType(${type})`);
+    throw fail(`${prefix}Das Bundle muss genau eine ${type}-Ressource enthalten (gefunden: ${found.length})`, `Bundle.entry.resource.ofType(${type})`);
   }
   return found[0];
 }
@@ -85,7 +124,7 @@ function resolveAs<R extends Resource>(resolver: EntryResolver, ref: Reference |
   return target?.resource.resourceType === type ? (target as IndexedEntry<R>) : undefined;
 }
 
-export function readBundleParts(bundle: Bundle): BundleParts {
+function readCommonParts<R extends MedicationRequest | DeviceRequest>(bundle: Bundle, requestType: R['resourceType'], missingRequest = ''): CommonParts<R> {
   if (!bundle || typeof bundle !== 'object' || bundle.resourceType !== 'Bundle') {
     throw fail('Die Verordnung muss eine Bundle-Ressource sein', 'Bundle');
   }
@@ -93,17 +132,27 @@ export function readBundleParts(bundle: Bundle): BundleParts {
   const resolver = new EntryResolver(entries);
   checkReferences(resolver);
   const composition = exactlyOne<Composition>(resolver, 'Composition');
-  const medicationRequest = exactlyOne<MedicationRequest>(resolver, 'MedicationRequest');
-  exactlyOne<Medication>(resolver, 'Medication');
+  const request = exactlyOne<R>(resolver, requestType, missingRequest);
   const patient = exactlyOne<Patient>(resolver, 'Patient');
   const coverage = exactlyOne<Coverage>(resolver, 'Coverage');
-  const mrAt = `Bundle.entry[${medicationRequest.index}].resource`;
-  const medication = resolveAs<Medication>(resolver, medicationRequest.resource.medicationReference, medicationRequest, 'Medication');
-  if (!medication) throw fail('MedicationRequest.medicationReference muss auf die Medication im Bundle verweisen', `${mrAt}.medicationReference`);
-  const practitioner = resolveAs<Practitioner>(resolver, medicationRequest.resource.requester, medicationRequest, 'Practitioner');
+  const practitioner = resolveAs<Practitioner>(resolver, request.resource.requester, request, 'Practitioner');
   const organization = resolveAs<Organization>(resolver, composition.resource.custodian, composition, 'Organization')
     ?? (resolver.ofType<Organization>('Organization').length === 1 ? resolver.ofType<Organization>('Organization')[0] : undefined);
-  return { resolver, warnings, composition, medicationRequest, medication, patient, coverage, practitioner, organization };
+  return { resolver, warnings, composition, request, patient, coverage, practitioner, organization };
+}
+
+export function readBundleParts(bundle: Bundle): BundleParts {
+  const common = readCommonParts<MedicationRequest>(bundle, 'MedicationRequest');
+  exactlyOne<Medication>(common.resolver, 'Medication');
+  const medicationRequest = common.request;
+  const medication = resolveAs<Medication>(common.resolver, medicationRequest.resource.medicationReference, medicationRequest, 'Medication');
+  if (!medication) throw fail('MedicationRequest.medicationReference muss auf die Medication im Bundle verweisen', `${at(medicationRequest)}.medicationReference`);
+  return { ...common, medicationRequest, medication };
+}
+
+/** A_25991: a DiGA prescription has exactly one DeviceRequest (and no Medication to dispense). */
+export function readEvdgaParts(bundle: Bundle): EvdgaParts {
+  return readCommonParts<DeviceRequest>(bundle, 'DeviceRequest', `${DIGA_ONLY}: `);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -157,39 +206,33 @@ function multiplePrescription(mr: MedicationRequest): PrescriptionFacts['medicat
   };
 }
 
-/** Reads the facts; throws FhirError(400) naming the element that is missing or unreadable. */
+/** Reads the facts of either bundle; throws FhirError(400) naming the element that is missing or unreadable. */
 export function extractPrescriptionFacts(bundle: Bundle): PrescriptionFacts {
-  return factsFromParts(bundle, readBundleParts(bundle));
+  return bundleProfile(bundle).spec === EVDGA_BUNDLE ? evdgaFacts(bundle, readEvdgaParts(bundle)) : erpFacts(bundle, readBundleParts(bundle));
 }
 
-function bundleProfile(bundle: Bundle): { url: string; version?: string; canonical: string } {
-  const canonical = (bundle.meta?.profile ?? []).find((p) => {
-    const url = splitCanonical(p).url;
-    return url === PROFILE.bundle || url === PROFILE.evdgaBundle;
-  });
-  if (!canonical) throw fail(`meta.profile muss ${PROFILE.bundle} mit Version angeben`, 'Bundle.meta.profile');
-  const c = splitCanonical(canonical);
-  if (c.url === PROFILE.evdgaBundle) {
-    throw new FhirError(400, 'KBV_PR_EVDGA_Bundle (DiGA, Flowtype 162) wird von dieser Validierung nicht unterstützt', {
-      code: 'not-supported', expression: ['Bundle.meta.profile'],
-    });
+function bundleProfile(bundle: Bundle): { spec: BundleSpec; url: string; version?: string; canonical: string } {
+  for (const canonical of bundle.meta?.profile ?? []) {
+    const c = splitCanonical(canonical);
+    const spec = [ERP_BUNDLE, EVDGA_BUNDLE].find((k) => k.bundleProfile === c.url);
+    if (spec) return { spec, ...c, canonical };
   }
-  return { ...c, canonical };
+  throw fail(`meta.profile muss ${PROFILE.bundle} mit Version angeben (DiGA: ${PROFILE.evdgaBundle})`, 'Bundle.meta.profile');
 }
 
-function factsFromParts(bundle: Bundle, p: BundleParts): PrescriptionFacts {
+/** What both bundles say alike: identifiers, people, insurance, issue day and legal basis. */
+function commonFacts(bundle: Bundle, p: CommonParts): Omit<PrescriptionFacts, 'medication' | 'medicationRequest'> {
   const profile = bundleProfile(bundle);
   const kbvVersion = majorMinor(profile.version);
   if (!kbvVersion) throw fail(`meta.profile ${profile.canonical}: Profilversion fehlt oder ist ungültig`, 'Bundle.meta.profile');
   const prescriptionId = bundle.identifier?.value;
   if (!prescriptionId) throw fail('Bundle.identifier (PrescriptionID) fehlt', 'Bundle.identifier');
 
-  const mr = p.medicationRequest.resource;
-  const mrAt = `Bundle.entry[${p.medicationRequest.index}].resource`;
-  if (!mr.id) throw fail('MedicationRequest.id fehlt', `${mrAt}.id`);
-  const authoredOn = mr.authoredOn;
+  const request = p.request.resource;
+  if (!request.id) throw fail(`${request.resourceType}.id fehlt`, `${at(p.request)}.id`);
+  const authoredOn = request.authoredOn;
   if (!authoredOn || !isCalendarDay(authoredOn)) {
-    throw fail('MedicationRequest.authoredOn fehlt oder ist kein Datum (YYYY-MM-DD)', `${mrAt}.authoredOn`);
+    throw fail(`${request.resourceType}.authoredOn fehlt oder ist kein Datum (YYYY-MM-DD)`, `${at(p.request)}.authoredOn`);
   }
 
   const patient = p.patient.resource;
@@ -198,25 +241,12 @@ function factsFromParts(bundle: Bundle, p: BundleParts): PrescriptionFacts {
 
   const coverage = p.coverage.resource;
   const coverageType = codingOf(coverage.type, SYSTEM.versicherungsart)?.code;
-  if (!coverageType) {
-    throw fail(`Coverage.type (${SYSTEM.versicherungsart}) fehlt`, `Bundle.entry[${p.coverage.index}].resource.type`);
-  }
+  if (!coverageType) throw fail(`Coverage.type (${SYSTEM.versicherungsart}) fehlt`, `${at(p.coverage)}.type`);
   const payor = coverage.payor?.[0];
-
-  const medication = p.medication.resource;
-  const medAt = `Bundle.entry[${p.medication.index}].resource`;
-  const kind = medicationKind(medication);
-  if (!kind) {
-    throw fail('Medication: kein KBV-Profil (KBV_PR_ERP_Medication_PZN/_Ingredient/_Compounding/_FreeText)', `${medAt}.meta.profile`);
-  }
-  const display = medicationDisplay(kind, medication);
-  if (!display) throw fail(`Medication (${kind}): Bezeichnung fehlt`, kind === 'PZN' || kind === 'FreeText' ? `${medAt}.code.text` : `${medAt}.ingredient`);
 
   const practitioner = p.practitioner?.resource;
   const organization = p.organization?.resource;
   const composition = p.composition.resource;
-  const dosage = mr.dosageInstruction?.[0];
-
   return {
     prescriptionId,
     kbvVersion,
@@ -244,6 +274,25 @@ function factsFromParts(bundle: Bundle, p: BundleParts): PrescriptionFacts {
       telematikId: identifierOf(organization.identifier, SYSTEM.telematikId),
       name: organization.name,
     },
+    statusKennzeichen: extension(composition, EXT.legalBasis)?.valueCoding?.code,
+    formularArt: codingOf(composition.type, SYSTEM.formularArt)?.code,
+  };
+}
+
+function erpFacts(bundle: Bundle, p: BundleParts): PrescriptionFacts {
+  const common = commonFacts(bundle, p);
+  const mr = p.medicationRequest.resource;
+  const medication = p.medication.resource;
+  const medAt = at(p.medication);
+  const kind = medicationKind(medication);
+  if (!kind) {
+    throw fail('Medication: kein KBV-Profil (KBV_PR_ERP_Medication_PZN/_Ingredient/_Compounding/_FreeText)', `${medAt}.meta.profile`);
+  }
+  const display = medicationDisplay(kind, medication);
+  if (!display) throw fail(`Medication (${kind}): Bezeichnung fehlt`, kind === 'PZN' || kind === 'FreeText' ? `${medAt}.code.text` : `${medAt}.ingredient`);
+  const dosage = mr.dosageInstruction?.[0];
+  return {
+    ...common,
     medication: {
       kind,
       display,
@@ -251,31 +300,51 @@ function factsFromParts(bundle: Bundle, p: BundleParts): PrescriptionFacts {
       category: extension(medication, EXT.medicationCategory)?.valueCoding?.code,
     },
     medicationRequest: {
-      id: mr.id,
+      id: mr.id!,
       dosageText: dosage?.text ?? dosage?.patientInstruction,
       quantity: mr.dispenseRequest?.quantity?.value,
       substitutionAllowed: mr.substitution?.allowedBoolean,
       multiplePrescription: multiplePrescription(mr),
       emergencyFee: extension(mr, EXT.emergencyFee)?.valueBoolean,
     },
-    statusKennzeichen: extension(composition, EXT.legalBasis)?.valueCoding?.code,
-    formularArt: codingOf(composition.type, SYSTEM.formularArt)?.code,
+  };
+}
+
+/** A DiGA: its name and PZN stand in for the medication, so lists, audit texts and the insured app read it alike. */
+function evdgaFacts(bundle: Bundle, p: EvdgaParts): PrescriptionFacts {
+  const common = commonFacts(bundle, p);
+  const code = p.request.resource.codeCodeableConcept;
+  const pzn = codingOf(code, SYSTEM.pzn);
+  const display = code?.text ?? pzn?.display;
+  if (!display) throw fail('DeviceRequest: Name der DiGA (codeCodeableConcept.text) fehlt', `${at(p.request)}.codeCodeableConcept.text`, 'required');
+  return {
+    ...common,
+    medication: { kind: 'DiGA', display, pzn: pzn?.code },
+    medicationRequest: { id: p.request.resource.id! },
   };
 }
 
 // ---------------------------------------------------------------------------------------------------------------
 // Rules (each throws FhirError(400) naming the rule, or returns warnings)
 
-const at = (e: IndexedEntry) => `Bundle.entry[${e.index}].resource`;
-
 export function checkProfileVersion(bundle: Bundle, now: Date): void {
-  const profile = bundleProfile(bundle);
-  if (!isErpVersionAccepted(profile.version, now)) {
+  const { spec, version } = bundleProfile(bundle);
+  if (!isVersionAccepted(spec.versions, version, now)) {
     const window = configWindowAt(now);
     throw fail(
-      `KBV-Profilversion ${profile.version ?? '(keine)'} von KBV_PR_ERP_Bundle wird am ${berlinDay(now)} nicht akzeptiert (zulässig: ${window?.erp.join(', ') || 'keine'})`,
+      `KBV-Profilversion ${version ?? '(keine)'} von ${spec.name} wird am ${berlinDay(now)} nicht akzeptiert (zulässig: ${window?.[spec.versions].join(', ') || 'keine'})`,
       'Bundle.meta.profile', 'business-rule',
     );
+  }
+}
+
+/** DiGA prescriptions only as flowtype 162 and flowtype 162 only for DiGA prescriptions (A_25991). */
+export function checkBundleForFlowType(spec: BundleSpec, flowType: string): void {
+  if (flowType === '162' && spec !== EVDGA_BUNDLE) {
+    throw fail(`${DIGA_ONLY} (Flowtype 162 erfordert ${EVDGA_BUNDLE.name}, nicht ${spec.name})`, 'Bundle.meta.profile', 'business-rule');
+  }
+  if (flowType !== '162' && spec === EVDGA_BUNDLE) {
+    throw fail(`${EVDGA_BUNDLE.name} (DiGA) ist nur mit Flowtype 162 zulässig, nicht mit ${flowType}`, 'Bundle.meta.profile', 'business-rule');
   }
 }
 
@@ -300,29 +369,30 @@ export function checkPrescriptionId(bundle: Bundle, flowType: string, taskPrescr
   }
 }
 
-export function checkComposition(p: BundleParts, requirePractitioner: boolean): void {
+export function checkComposition(p: CommonParts, spec: BundleSpec, requirePractitioner: boolean): void {
   const c = p.composition;
   const comp = c.resource;
   if (c.index !== 0) throw fail('Die Composition muss der erste Eintrag eines document-Bundles sein', 'Bundle.entry[0].resource');
-  if (!profileOf(comp, PROFILE.composition)) throw fail(`Composition.meta.profile muss ${PROFILE.composition} sein`, `${at(c)}.meta.profile`);
+  if (!profileOf(comp, spec.compositionProfile)) throw fail(`Composition.meta.profile muss ${spec.compositionProfile} sein`, `${at(c)}.meta.profile`);
   const formular = codingOf(comp.type, SYSTEM.formularArt)?.code;
-  if (formular !== 'e16A') {
-    throw fail(`Formular-Art (Composition.type) muss 'e16A' (${SYSTEM.formularArt}) sein, nicht '${formular ?? ''}'`, `${at(c)}.type.coding.code`, 'value');
+  if (formular !== spec.formularArt) {
+    const rule = spec === EVDGA_BUNDLE ? `${DIGA_ONLY}: ` : '';
+    throw fail(`${rule}Formular-Art (Composition.type) muss '${spec.formularArt}' (${SYSTEM.formularArt}) sein, nicht '${formular ?? ''}'`, `${at(c)}.type.coding.code`, 'value');
   }
   if (!extension(comp, EXT.legalBasis)?.valueCoding?.code) {
     throw fail('Composition: Rechtsgrundlage (KBV_EX_FOR_Legal_basis, Statuskennzeichen) fehlt', `${at(c)}.extension`);
   }
   const sectionTarget = (code: string) => {
-    const section = comp.section?.find((s) => codingOf(s.code, SYSTEM.sectionType)?.code === code);
+    const section = comp.section?.find((s) => codingOf(s.code, spec.sectionSystem)?.code === code);
     if (!section) throw fail(`Composition: Abschnitt (section) '${code}' fehlt`, `${at(c)}.section`, 'required');
     const ref = section.entry?.[0]?.reference;
     return ref ? p.resolver.resolve(ref, c) : undefined;
   };
-  if (sectionTarget('Prescription') !== p.medicationRequest) {
-    throw fail("Composition: section 'Prescription' muss auf den MedicationRequest verweisen", `${at(c)}.section`);
+  if (sectionTarget('Prescription') !== p.request) {
+    throw fail(`Composition: section 'Prescription' muss auf den ${p.request.resource.resourceType} verweisen`, `${at(c)}.section`);
   }
-  if (sectionTarget('Coverage') !== p.coverage) {
-    throw fail("Composition: section 'Coverage' muss auf die Coverage verweisen", `${at(c)}.section`);
+  if (sectionTarget(spec.coverageSection) !== p.coverage) {
+    throw fail(`Composition: section '${spec.coverageSection}' muss auf die Coverage verweisen`, `${at(c)}.section`);
   }
   if (resolveAs<Patient>(p.resolver, comp.subject, c, 'Patient') !== p.patient) {
     throw fail('Composition.subject muss auf den Patient verweisen', `${at(c)}.subject`);
@@ -337,7 +407,7 @@ export function checkComposition(p: BundleParts, requirePractitioner: boolean): 
 }
 
 /** A_23890-01: kvid-10 with a KVNR of valid format and check digit; PKV insured may carry a PKV identifier instead. */
-export function checkPatient(p: BundleParts, coverageType: string): void {
+export function checkPatient(p: CommonParts, coverageType: string): void {
   const patient = p.patient;
   const ids = patient.resource.identifier ?? [];
   const kvnr = ids.find((i) => i.system === SYSTEM.kvid10);
@@ -366,8 +436,11 @@ function checkIknr(identifier: Identifier | undefined, expression: string): void
   }
 }
 
-/** A_23443-01/A_22347-01: PKV only for 200/209; IK numbers as 9 digits in the current NamingSystem. */
-export function checkCoverage(p: BundleParts, flowType: string, coverageType: string): void {
+/**
+ * A_23443-01/A_22347-01: PKV only for 200/209; IK numbers as 9 digits in the current NamingSystem. A_26372: no DiGA
+ * (162) at the expense of an accident insurer, i.e. no alternative IK on the payor.
+ */
+export function checkCoverage(p: CommonParts, flowType: string, coverageType: string): void {
   const cov = p.coverage;
   const payor = cov.resource.payor?.[0];
   if (coverageType === 'GKV' && !payor?.identifier) {
@@ -381,12 +454,15 @@ export function checkCoverage(p: BundleParts, flowType: string, coverageType: st
   if (!pkvFlow && coverageType === 'PKV') {
     throw fail(`Coverage "PKV" not allowed for flowtype ${flowType}`, `${at(cov)}.type`, 'business-rule');
   }
+  if (flowType === '162' && extension(payor?.identifier, EXT.alternativeIk)) {
+    throw fail('Coverage: alternatives IK (Unfallkasse/Berufsgenossenschaft) ist für Flowtype 162 nicht zulässig', `${at(cov)}.payor.identifier.extension`, 'business-rule');
+  }
   if (resolveAs<Patient>(p.resolver, cov.resource.beneficiary, cov, 'Patient') !== p.patient) {
     throw fail('Coverage.beneficiary muss auf den Patient verweisen', `${at(cov)}.beneficiary`);
   }
 }
 
-export function checkOrganization(p: BundleParts): void {
+export function checkOrganization(p: CommonParts): void {
   const org = p.organization;
   if (!org) return;
   (org.resource.identifier ?? []).forEach((identifier, i) => {
@@ -400,13 +476,14 @@ export function checkOrganization(p: BundleParts): void {
 }
 
 /** LANR/ZANR: 9 digits (400 otherwise); a wrong check digit only warns with 252 (A_24031-A_24033). */
-export function checkPractitioner(p: BundleParts, requirePractitioner: boolean): BundleWarning[] {
-  const mrAt = at(p.medicationRequest);
+export function checkPractitioner(p: CommonParts, requirePractitioner: boolean): BundleWarning[] {
+  const requestAt = at(p.request);
+  const type = p.request.resource.resourceType;
   if (!p.practitioner) {
-    if (p.medicationRequest.resource.requester?.reference) {
-      throw fail('MedicationRequest.requester muss auf einen Practitioner im Bundle verweisen', `${mrAt}.requester`);
+    if (p.request.resource.requester?.reference) {
+      throw fail(`${type}.requester muss auf einen Practitioner im Bundle verweisen`, `${requestAt}.requester`);
     }
-    if (requirePractitioner) throw fail('Verordnende Person (Practitioner, MedicationRequest.requester) fehlt', `${mrAt}.requester`, 'required');
+    if (requirePractitioner) throw fail(`Verordnende Person (Practitioner, ${type}.requester) fehlt`, `${requestAt}.requester`, 'required');
     return [];
   }
   const warnings: BundleWarning[] = [];
@@ -474,9 +551,38 @@ export function checkQuantity(p: BundleParts): void {
 }
 
 /** A_22487: the German day of the QES signing time equals authoredOn. */
-export function checkAuthoredOn(facts: PrescriptionFacts, signingTime: Date, p: BundleParts): void {
+export function checkAuthoredOn(facts: PrescriptionFacts, signingTime: Date, p: CommonParts): void {
   if (berlinDay(signingTime) !== facts.authoredOn) {
-    throw fail('Ausstellungsdatum und Signaturzeitpunkt weichen voneinander ab, müssen aber taggleich sein', `${at(p.medicationRequest)}.authoredOn`, 'business-rule');
+    throw fail('Ausstellungsdatum und Signaturzeitpunkt weichen voneinander ab, müssen aber taggleich sein', `${at(p.request)}.authoredOn`, 'business-rule');
+  }
+}
+
+/**
+ * KBV_PR_EVDGA_HealthAppRequest: an active order for one DiGA, named by its PZN (A_25992: check digit as in the IFA's
+ * "Technische Hinweise zur PZN-Codierung"), for the Patient and the Coverage of the bundle.
+ */
+export function checkHealthAppRequest(p: EvdgaParts): void {
+  const dr = p.request;
+  const request = dr.resource;
+  if (!profileOf(request, PROFILE.healthAppRequest)) {
+    throw fail(`DeviceRequest.meta.profile muss ${PROFILE.healthAppRequest} sein`, `${at(dr)}.meta.profile`);
+  }
+  if (request.status !== 'active') throw fail(`DeviceRequest.status muss 'active' sein, nicht '${request.status ?? ''}'`, `${at(dr)}.status`, 'value');
+  if (request.intent !== 'order') throw fail(`DeviceRequest.intent muss 'order' sein, nicht '${request.intent ?? ''}'`, `${at(dr)}.intent`, 'value');
+  const pzn = codingOf(request.codeCodeableConcept, SYSTEM.pzn)?.code;
+  if (pzn === undefined) {
+    throw fail(`DiGA-Verordnung: PZN (${SYSTEM.pzn}) fehlt in DeviceRequest.codeCodeableConcept`, `${at(dr)}.codeCodeableConcept.coding`, 'required');
+  }
+  if (!/^[0-9]{8}$/.test(pzn)) throw fail('Länge PZN unzulässig (muss 8-stellig sein)', `${at(dr)}.codeCodeableConcept.coding.code`, 'value');
+  if (!isValidPzn(pzn)) {
+    throw fail('Ungültige PZN: Die übergebene Pharmazentralnummer entspricht nicht den vorgeschriebenen Prüfziffer-Validierungsregeln.', `${at(dr)}.codeCodeableConcept.coding.code`, 'value');
+  }
+  if (resolveAs<Patient>(p.resolver, request.subject, dr, 'Patient') !== p.patient) {
+    throw fail('DeviceRequest.subject muss auf den Patient verweisen', `${at(dr)}.subject`);
+  }
+  const insurance = request.insurance ?? [];
+  if (insurance.length !== 1 || resolveAs<Coverage>(p.resolver, insurance[0], dr, 'Coverage') !== p.coverage) {
+    throw fail('DeviceRequest.insurance muss genau einmal auf die Coverage verweisen', `${at(dr)}.insurance`);
   }
 }
 
@@ -522,23 +628,33 @@ export function validatePrescriptionBundle(bundle: Bundle, context: ValidationCo
   if (!bundle || typeof bundle !== 'object' || bundle.resourceType !== 'Bundle') {
     throw fail('Die Verordnung muss eine Bundle-Ressource sein', 'Bundle');
   }
-  bundleProfile(bundle);
-  if (flowType === '162') {
-    throw new FhirError(400, 'Flowtype 162 (DiGA) erfordert ein KBV_PR_EVDGA_Bundle; das wird nicht unterstützt', { code: 'not-supported', expression: ['Bundle.meta.profile'] });
-  }
+  const { spec } = bundleProfile(bundle);
+  checkBundleForFlowType(spec, flowType);
   checkProfileVersion(bundle, now);
   checkBundleType(bundle);
-  const parts = readBundleParts(bundle);
-  const facts = factsFromParts(bundle, parts);
-  checkComposition(parts, requirePractitioner);
-  checkMultiplePrescription(parts, facts, flowType);
-  checkMedication(parts, facts, flowType);
+  let parts: CommonParts;
+  let facts: PrescriptionFacts;
+  if (spec === EVDGA_BUNDLE) {
+    const evdga = readEvdgaParts(bundle);
+    facts = evdgaFacts(bundle, evdga);
+    checkComposition(evdga, spec, requirePractitioner);
+    checkHealthAppRequest(evdga);
+    parts = evdga;
+  } else {
+    const erp = readBundleParts(bundle);
+    facts = erpFacts(bundle, erp);
+    checkComposition(erp, spec, requirePractitioner);
+    checkMultiplePrescription(erp, facts, flowType);
+    checkMedication(erp, facts, flowType);
+    checkQuantity(erp);
+    parts = erp;
+  }
+  // the rules on what both bundles share
   checkPrescriptionId(bundle, flowType, context.taskPrescriptionId);
   if (context.signingTime) checkAuthoredOn(facts, context.signingTime, parts);
   checkCoverage(parts, flowType, facts.coverage.type);
   checkPatient(parts, facts.coverage.type);
   checkOrganization(parts);
-  checkQuantity(parts);
   const lanrWarnings = checkPractitioner(parts, requirePractitioner);
   return { facts, warnings: [...parts.warnings, ...lanrWarnings] };
 }

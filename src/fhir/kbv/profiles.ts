@@ -1,10 +1,12 @@
-// Canonical URLs and systems of the KBV e-prescription bundle (kbv.ita.erp / kbv.ita.for), in one place.
+// Canonical URLs and systems of the KBV e-prescription bundles (kbv.ita.erp, kbv.itv.evdga / kbv.ita.for), in one place.
 import { ERP_SYSTEM } from '../systems.ts';
 
 export const KBV_SD = 'https://fhir.kbv.de/StructureDefinition/';
 export const PROFILE = {
   bundle: `${KBV_SD}KBV_PR_ERP_Bundle`,
   evdgaBundle: `${KBV_SD}KBV_PR_EVDGA_Bundle`,
+  evdgaComposition: `${KBV_SD}KBV_PR_EVDGA_Composition`,
+  healthAppRequest: `${KBV_SD}KBV_PR_EVDGA_HealthAppRequest`,
   composition: `${KBV_SD}KBV_PR_ERP_Composition`,
   prescription: `${KBV_SD}KBV_PR_ERP_Prescription`,
   medicationPzn: `${KBV_SD}KBV_PR_ERP_Medication_PZN`,
@@ -19,6 +21,7 @@ export const PROFILE = {
 
 export const EXT = {
   legalBasis: `${KBV_SD}KBV_EX_FOR_Legal_basis`,
+  alternativeIk: `${KBV_SD}KBV_EX_FOR_Alternative_IK`,
   statusCoPayment: `${KBV_SD}KBV_EX_FOR_StatusCoPayment`,
   emergencyFee: `${KBV_SD}KBV_EX_ERP_EmergencyServicesFee`,
   ser: `${KBV_SD}KBV_EX_FOR_SER`,
@@ -57,6 +60,7 @@ export const SYSTEM = {
   formularArt: 'https://fhir.kbv.de/CodeSystem/KBV_CS_SFHIR_KBV_FORMULAR_ART',
   statusKennzeichen: 'https://fhir.kbv.de/CodeSystem/KBV_CS_SFHIR_KBV_STATUSKENNZEICHEN',
   sectionType: 'https://fhir.kbv.de/CodeSystem/KBV_CS_ERP_Section_Type',
+  evdgaSectionType: 'https://fhir.kbv.de/CodeSystem/KBV_CS_EVDGA_Section_Type',
   medicationCategory: 'https://fhir.kbv.de/CodeSystem/KBV_CS_ERP_Medication_Category',
   medicationType: 'https://fhir.kbv.de/CodeSystem/KBV_CS_ERP_Medication_Type',
   darreichungsform: 'https://fhir.kbv.de/CodeSystem/KBV_CS_SFHIR_KBV_DARREICHUNGSFORM',
