@@ -1,20 +1,24 @@
 // Flowtype 162 (DiGA) over the Fachdienst API on PGlite and PostgreSQL: the gematik eVDGA example is activated, a
 // pharmacy may not accept it, the payer (Kostenträger) accepts it and closes it with a MedicationDispense_DiGA (no
-// Medication); the insured sees the DiGA by name and the access protocol.
+// Medication); the insured sees the DiGA by name and the access protocol, and may assign it to the payer (DispReq
+// without payload). Psychotherapists may prescribe DiGAs.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { signCades } from '../../crypto/cades.ts';
+import type { KeyAndCert } from '../../crypto/pki.ts';
 import { parseFhir, toXml } from '../../fhir/codec.ts';
 import { kvnrWithCheckDigit } from '../../fhir/identifiers.ts';
 import { setAuthoredOn, setPrescriptionId } from '../../fhir/kbv/build-bundle.ts';
 import { addMonths, berlinDay } from '../../fhir/kbv/dates.ts';
 import { EVDGA_EXAMPLE, EVDGA_EXAMPLE_REPAIRS } from '../../fhir/kbv/test-support.ts';
-import type { Bundle, MedicationDispense, Parameters, Task } from '../../fhir/types.ts';
+import type { Bundle, Communication, MedicationDispense, Parameters, Task } from '../../fhir/types.ts';
 import { splitTaskBundle, summarizeTask } from '../../insured/task-view.ts';
 import { forEachEngine } from '../../storage/test-postgres.ts';
 import { readFixture } from '../../../test/fixtures.ts';
 import { EXT, NS } from '../task-resource.ts';
-import { activateParameters, call, createTask, identifierValue, type TaskHandle, createWorld, type World } from '../testing.ts';
+import {
+  activateParameters, call, createTask, createWorld, identifierValue, signedPrescription, type TaskHandle, type World,
+} from '../testing.ts';
 
 const LUDGER = {
   id: 'insured-koenigsstein', role: 'insured' as const, professionOID: '1.2.276.0.76.4.49', name: 'Ludger Königsstein',
@@ -24,13 +28,19 @@ const LUDGER = {
 // stands on that day; the QES is made now, as the test PKI wants.
 const ACCEPTED_DAY = new Date('2026-03-31T10:00:00Z');
 
-/** The repaired gematik example for the Task, authoredOn = signing day, QES of the test HBA (base64). */
-function signedExample(world: World, task: TaskHandle, signingTime: Date): string {
+/** The repaired gematik example for the Task, authoredOn = signing day, QES of the test HBA or `signer` (base64). */
+function signedExample(world: World, task: TaskHandle, signingTime: Date, signer: KeyAndCert = world.qes): string {
   const bundle = parseFhir(readFixture(`kbv-bundle/${EVDGA_EXAMPLE}`), 'xml') as Bundle;
   for (const repair of EVDGA_EXAMPLE_REPAIRS) repair.edit(bundle);
   setPrescriptionId(bundle, task.id);
   setAuthoredOn(bundle, berlinDay(signingTime));
-  return signCades(Buffer.from(toXml(bundle), 'utf8'), world.qes, { signingTime }).toString('base64');
+  return signCades(Buffer.from(toXml(bundle), 'utf8'), signer, { signingTime }).toString('base64');
+}
+
+function activate(world: World, task: TaskHandle, data: string) {
+  return call(world, 'practice', 'POST', `/Task/${task.id}/$activate`, {
+    format: 'xml', body: activateParameters(data), headers: { 'x-accesscode': task.accessCode },
+  });
 }
 
 /** The gematik DiGA close input (GEM_ERP_PR_MedicationDispense_DiGA, no Medication) for this Task and performer. */
@@ -55,9 +65,7 @@ forEachEngine('flowtype 162 (DiGA)', (getDb) => {
   test('activate the eVDGA example, payer accepts (pharmacy may not), closes without Medication; the insured sees the DiGA', async () => {
     const created = await createTask(world, '162', 'xml');
     const signingTime = new Date();
-    const activated = await call(world, 'practice', 'POST', `/Task/${created.id}/$activate`, {
-      format: 'xml', body: activateParameters(signedExample(world, created, signingTime)), headers: { 'x-accesscode': created.accessCode },
-    });
+    const activated = await activate(world, created, signedExample(world, created, signingTime));
     assert.equal(activated.status, 200, JSON.stringify(activated.body));
     const ready = activated.body as Task;
     assert.equal(ready.status, 'ready');
@@ -102,5 +110,41 @@ forEachEngine('flowtype 162 (DiGA)', (getDb) => {
     const audit = await call(world, 'insured', 'GET', '/AuditEvent', { headers: { authorization } });
     assert.equal(audit.status, 200, JSON.stringify(audit.body));
     assert.ok((audit.body as Bundle).entry!.length >= 3, 'activate, accept and close are in the access protocol');
+    // the dispense information: the MedicationDispense_DiGA, and no Medication with it
+    const dispenses = await call(world, 'insured', 'GET', `/MedicationDispense?identifier=${NS.prescriptionId}|${task.id}`, { headers: { authorization } });
+    assert.equal(dispenses.status, 200, JSON.stringify(dispenses.body));
+    const found = (dispenses.body as Bundle).entry!.map((e) => e.resource!);
+    assert.deepEqual(found.map((r) => r.resourceType), ['MedicationDispense']);
+    assert.equal((found[0] as MedicationDispense).medicationReference?.display, 'Gematico Diabetestherapie');
+  });
+
+  test('psychotherapists may prescribe a DiGA (162) but not a medicine (160)', async () => {
+    const psychotherapist = world.pki.issue({ kind: 'hba-qes', name: 'Psychotherapeutin', professionOID: '1.2.276.0.76.4.45' });
+    const diga = await createTask(world, '162', 'xml');
+    const signingTime = new Date();
+    const ok = await activate(world, diga, signedExample(world, diga, signingTime, psychotherapist));
+    assert.equal(ok.status, 200, JSON.stringify(ok.body));
+    const medicine = await createTask(world, '160', 'xml');
+    const refused = await activate(world, medicine, signedPrescription(world, medicine.id, '160', { signer: psychotherapist, signingTime }));
+    assert.equal(refused.status, 400, JSON.stringify(refused.body));
+    assert.match(refused.body.issue[0].details.text, /Berufsgruppe im Signaturzertifikat ist zur Ausstellung dieser Verordnung nicht berechtigt/);
+  });
+
+  test('the insured assigns the DiGA to the payer: DispReq without payload (A_27767-01), not to a pharmacy', async () => {
+    const task = await createTask(world, '162', 'xml');
+    assert.equal((await activate(world, task, signedExample(world, task, new Date()))).status, 200);
+    const dispReq = (recipient: string): Communication => {
+      const c = JSON.parse(readFixture('communication/post_DispReq_DiGA_request.json')) as Communication;
+      delete c.id;
+      c.recipient![0].identifier!.value = recipient;
+      c.basedOn![0].reference = `Task/${task.id}/$accept?ac=${task.accessCode}`;
+      return c;
+    };
+    const authorization = `Bearer ${await world.tokenOf(LUDGER)}`;
+    const toPharmacy = await call(world, 'insured', 'POST', '/Communication', { body: dispReq(world.identity('pharmacy').telematikId!), headers: { authorization } });
+    assert.equal(toPharmacy.status, 403, JSON.stringify(toPharmacy.body));
+    const toPayer = await call(world, 'insured', 'POST', '/Communication', { body: dispReq(world.identity('payer').telematikId!), headers: { authorization } });
+    assert.equal(toPayer.status, 201, JSON.stringify(toPayer.body));
+    assert.equal((toPayer.body as Communication).payload, undefined);
   });
 });
