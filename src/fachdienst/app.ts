@@ -23,6 +23,7 @@ import { registerGetTask } from './operations/get-task.ts';
 import { registerGetTasks } from './operations/get-tasks.ts';
 import { registerMedicationDispense } from './operations/medication-dispense.ts';
 import { registerCommunication } from './operations/communication.ts';
+import { registerConsent } from './operations/consent.ts';
 import { registerAuditEvent } from './operations/audit-event.ts';
 import { registerDevice } from './operations/device.ts';
 import { registerMetadata } from './operations/metadata.ts';
@@ -109,6 +110,7 @@ export async function buildFachdienst(options: FachdienstOptions): Promise<Fasti
   registerGetTasks(app, ctx);
   registerMedicationDispense(app, ctx);
   registerCommunication(app, ctx);
+  registerConsent(app, ctx);
   registerAuditEvent(app, ctx);
   registerDevice(app, ctx);
   registerMetadata(app, ctx);

@@ -10,7 +10,8 @@ export type AuditAction = 'C' | 'R' | 'U' | 'D';
 
 export type AuditKind =
   | 'activate' | 'accept' | 'reject' | 'dispense' | 'close' | 'abort' | 'read-task' | 'read-dispense'
-  | 'read-communication' | 'retention';
+  | 'read-communication' | 'retention'
+  | 'consent-create' | 'consent-read' | 'consent-delete' | 'charge-item-create' | 'charge-item-read' | 'charge-item-delete';
 
 const TEXT_DE: Record<AuditKind, (agent: string, id: string) => string> = {
   activate: (a, id) => `${a} hat ein E-Rezept ${id} eingestellt`,
@@ -23,6 +24,12 @@ const TEXT_DE: Record<AuditKind, (agent: string, id: string) => string> = {
   'read-dispense': (a, id) => `${a} hat Informationen zur Abgabe des E-Rezepts ${id} abgerufen`,
   'read-communication': (a, id) => `${a} hat Nachrichten zum E-Rezept ${id} abgerufen`,
   retention: () => 'Veraltete Rezepte wurden vom Fachdienst automatisch gelöscht.',
+  'consent-create': (a) => `${a} hat eine Einwilligung zum Speichern der Abrechnungsinformationen erteilt`,
+  'consent-read': (a) => `${a} hat die Einwilligung zum Speichern der Abrechnungsinformationen abgerufen`,
+  'consent-delete': (a) => `${a} hat die Einwilligung zum Speichern der Abrechnungsinformationen widerrufen`,
+  'charge-item-create': (a, id) => `${a} hat Abrechnungsinformationen zum E-Rezept ${id} bereitgestellt`,
+  'charge-item-read': (a, id) => `${a} hat Abrechnungsinformationen zum E-Rezept ${id} abgerufen`,
+  'charge-item-delete': (a, id) => `${a} hat Abrechnungsinformationen zum E-Rezept ${id} gelöscht`,
 };
 
 const TEXT_EN: Record<AuditKind, (agent: string, id: string) => string> = {
@@ -36,6 +43,12 @@ const TEXT_EN: Record<AuditKind, (agent: string, id: string) => string> = {
   'read-dispense': (a, id) => `${a} retrieved dispense information for the prescription ${id}`,
   'read-communication': (a, id) => `${a} retrieved messages about the prescription ${id}`,
   retention: () => 'Outdated prescriptions were deleted automatically by the Fachdienst.',
+  'consent-create': (a) => `${a} gave consent to store billing information`,
+  'consent-read': (a) => `${a} retrieved the consent to store billing information`,
+  'consent-delete': (a) => `${a} revoked the consent to store billing information`,
+  'charge-item-create': (a, id) => `${a} provided billing information for the prescription ${id}`,
+  'charge-item-read': (a, id) => `${a} retrieved billing information for the prescription ${id}`,
+  'charge-item-delete': (a, id) => `${a} deleted billing information for the prescription ${id}`,
 };
 
 export type AuditLanguage = 'de' | 'en';
@@ -64,7 +77,17 @@ export function localizeAuditEvent(event: AuditEvent, kind: AuditKind | null, la
 const ACTION_OF: Record<AuditKind, AuditAction> = {
   activate: 'C', accept: 'U', reject: 'U', dispense: 'U', close: 'U', abort: 'D', 'read-task': 'R',
   'read-dispense': 'R', 'read-communication': 'R', retention: 'D',
+  'consent-create': 'C', 'consent-read': 'R', 'consent-delete': 'D',
+  'charge-item-create': 'C', 'charge-item-read': 'R', 'charge-item-delete': 'D',
 };
+
+/** The resource an event is about: the Task, or for PKV billing the ChargeItem (same id) or the insured's Consent. */
+function entityOf(input: AuditInput): { reference: string; id: string; prescriptionId?: string } {
+  if (input.kind.startsWith('consent-')) return { reference: `${input.baseUrl}/Consent/CHARGCONS-${input.kvnr}`, id: `CHARGCONS-${input.kvnr}` };
+  const type = input.kind.startsWith('charge-item-') ? 'ChargeItem' : 'Task';
+  const id = input.prescriptionId ?? '';
+  return { reference: `${input.baseUrl}/${type}/${id}`, id, prescriptionId: id };
+}
 
 const SUBTYPE: Record<AuditAction, string> = { C: 'create', R: 'read', U: 'update', D: 'delete' };
 
@@ -72,7 +95,8 @@ export interface AuditInput {
   kind: AuditKind;
   /** The insured whose data was touched. */
   kvnr: string;
-  prescriptionId: string;
+  /** The Task's PrescriptionID (a ChargeItem has the same id); none for Consent events. */
+  prescriptionId?: string;
   /** undefined = the Fachdienst itself (retention). */
   caller?: Caller;
   recorded: Date;
@@ -86,6 +110,7 @@ function xhtml(text: string, lang: AuditLanguage = 'de'): string {
 
 export function buildAuditEvent(input: AuditInput, id: string = randomUUID()): AuditEvent {
   const action = ACTION_OF[input.kind];
+  const entity = entityOf(input);
   const agentName = input.caller?.name ?? 'E-Rezept-Fachdienst';
   const who = input.caller
     ? { identifier: { system: input.caller.role === 'insured' ? NS.kvnr : NS.telematikId, value: input.caller.id } }
@@ -94,7 +119,7 @@ export function buildAuditEvent(input: AuditInput, id: string = randomUUID()): A
     resourceType: 'AuditEvent',
     id,
     meta: { profile: [PROFILE('GEM_ERP_PR_AuditEvent')] },
-    text: { status: 'generated', div: xhtml(TEXT_DE[input.kind](agentName, input.prescriptionId)) },
+    text: { status: 'generated', div: xhtml(TEXT_DE[input.kind](agentName, entity.id)) },
     language: 'de',
     type: { system: 'http://terminology.hl7.org/CodeSystem/audit-event-type', code: 'rest' },
     subtype: [{ system: 'http://hl7.org/fhir/restful-interaction', code: SUBTYPE[action] }],
@@ -110,11 +135,11 @@ export function buildAuditEvent(input: AuditInput, id: string = randomUUID()): A
     source: { site: 'E-Rezept Fachdienst', observer: { reference: 'Device/1' } },
     entity: [{
       what: {
-        reference: `${input.baseUrl}/Task/${input.prescriptionId}`,
-        identifier: { system: NS.prescriptionId, value: input.prescriptionId },
+        reference: entity.reference,
+        ...(entity.prescriptionId ? { identifier: { system: NS.prescriptionId, value: entity.prescriptionId } } : {}),
       },
       name: input.kvnr,
-      description: input.prescriptionId,
+      description: entity.id,
     }],
   };
 }
@@ -125,7 +150,7 @@ export function auditRow(input: AuditInput): Record<string, unknown> {
   return {
     id: event.id,
     kvnr: input.kvnr,
-    prescription_id: input.prescriptionId,
+    prescription_id: input.prescriptionId ?? null,
     recorded: input.recorded,
     action: event.action,
     kind: input.kind,

@@ -83,4 +83,30 @@ export const fachdienstMigrations: Migration[] = [
       await sql`alter table fachdienst_audit_event add column kind text`.execute(db);
     },
   },
+  {
+    // PKV billing (erp-api §1.2 Consent, ChargeItem): one CHARGCONS consent per insured, one ChargeItem per PKV
+    // prescription. A ChargeItem outlives its Task (retention 10 years) so it keeps its own copies of the
+    // prescription bundle and the receipt; it is deleted with the consent or by the insured.
+    name: '110_fachdienst_pkv_billing',
+    async up(db) {
+      await sql`create table fachdienst_consent (
+        kvnr text primary key,
+        date_time timestamptz not null,
+        resource jsonb not null
+      )`.execute(db);
+      await sql`create table fachdienst_charge_item (
+        id text primary key,
+        kvnr text not null,
+        enterer text not null,
+        entered_date timestamptz not null,
+        access_code text not null,
+        resource jsonb not null,
+        -- the PKV dispense data as the pharmacy signed it (CAdES enveloping, DER)
+        dispense_cms bytea not null,
+        prescription_bundle jsonb,
+        receipt jsonb
+      )`.execute(db);
+      await sql`create index fachdienst_charge_item_kvnr on fachdienst_charge_item (kvnr, entered_date)`.execute(db);
+    },
+  },
 ];

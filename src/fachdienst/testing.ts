@@ -42,7 +42,7 @@ export interface Clock {
   advanceDays(days: number): void;
 }
 
-export type Who = 'practice' | 'physician' | 'pharmacy' | 'pharmacy2' | 'insured' | 'child' | 'stranger' | 'payer';
+export type Who = 'practice' | 'physician' | 'pharmacy' | 'pharmacy2' | 'insured' | 'child' | 'stranger' | 'pkv' | 'payer';
 
 const WHO: Record<Who, Identity> = {
   practice,
@@ -52,6 +52,7 @@ const WHO: Record<Who, Identity> = {
   insured: insured[0], // Lisa Müller, representative for her child
   child: insured[1],
   stranger: insured[2],
+  pkv: identityById('insured-weber')!, // privately insured: the patient of flowtype 200/209 prescriptions
   payer,
 };
 

@@ -10,6 +10,7 @@ import { accessCodeOf, assertAccessCode, taskIdOf, type FachdienstContext } from
 import { PROFILE, collectionBundle, entry, renderTask } from '../task-resource.ts';
 import type { TaskRecord } from '../task-store.ts';
 import { OPERATION_ROLES, assertTransition } from '../task-state.ts';
+import { findConsent } from './consent.ts';
 
 /** dd.mm.yyyy of a YYYY-MM-DD day. */
 export function germanDate(day: string): string {
@@ -68,6 +69,11 @@ export function registerAccept(app: FastifyInstance, ctx: FachdienstContext): vo
     });
     const bundle = pharmacyTaskBundle(ctx, task, `${ctx.baseUrl}/Task/${id}/$accept/`, now);
     bundle.meta = { profile: [PROFILE('GEM_ERP_PR_Bundle_OP_Accept')] };
+    // PKV (200/209): the insured's billing consent, so the pharmacy knows it may store a ChargeItem
+    if ((task.flowType === '200' || task.flowType === '209') && task.kvnr) {
+      const consent = await findConsent(ctx.store.database.db, task.kvnr);
+      if (consent) bundle.entry!.push(entry(`${ctx.baseUrl}/Consent/${consent.id}`, consent));
+    }
     return reply.fhir(bundle);
   });
 }
