@@ -24,6 +24,7 @@ import { registerGetTasks } from './operations/get-tasks.ts';
 import { registerMedicationDispense } from './operations/medication-dispense.ts';
 import { registerCommunication } from './operations/communication.ts';
 import { registerConsent } from './operations/consent.ts';
+import { registerChargeItem } from './operations/charge-item.ts';
 import { registerAuditEvent } from './operations/audit-event.ts';
 import { registerDevice } from './operations/device.ts';
 import { registerMetadata } from './operations/metadata.ts';
@@ -111,6 +112,7 @@ export async function buildFachdienst(options: FachdienstOptions): Promise<Fasti
   registerMedicationDispense(app, ctx);
   registerCommunication(app, ctx);
   registerConsent(app, ctx);
+  registerChargeItem(app, ctx);
   registerAuditEvent(app, ctx);
   registerDevice(app, ctx);
   registerMetadata(app, ctx);

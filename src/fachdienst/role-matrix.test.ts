@@ -4,6 +4,7 @@ import { before, after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { forEachEngine } from '../storage/test-postgres.ts';
 import { identityById } from '../seed/identities.ts';
+import { chargconsConsent } from './operations/consent.ts';
 import {
   acceptedTask, activateParameters, call, completedTask, createParameters, createTask, createWorld, dispenseParameters, readyTask,
   signedPrescription, type TaskHandle, type Who, type World,
@@ -56,6 +57,36 @@ const ROWS: Record<string, Row> = {
     setup: (w) => readyTask(w),
     run: async (w, who, t) => (await call(w, who, 'GET', `/Task/${t.id}`)).status,
     expected: [403, 403, 403, 200],
+  },
+  // PKV billing (POST /ChargeItem and the pharmacy's AccessCode read: operations/charge-item.test.ts)
+  'POST /Consent': {
+    setup: async () => undefined,
+    run: async (w, who) => {
+      const r = await call(w, who, 'POST', '/Consent', { body: chargconsConsent(w.identity('insured').kvnr!) });
+      if (r.status === 201) await call(w, who, 'DELETE', '/Consent?category=CHARGCONS');
+      return r.status;
+    },
+    expected: [403, 403, 403, 201],
+  },
+  'GET /Consent': {
+    setup: async () => undefined,
+    run: async (w, who) => (await call(w, who, 'GET', '/Consent')).status,
+    expected: [403, 403, 403, 200],
+  },
+  'DELETE /Consent?category=CHARGCONS (none given)': {
+    setup: async () => undefined,
+    run: async (w, who) => (await call(w, who, 'DELETE', '/Consent?category=CHARGCONS')).status,
+    expected: [403, 403, 403, 404],
+  },
+  'GET /ChargeItem': {
+    setup: async () => undefined,
+    run: async (w, who) => (await call(w, who, 'GET', '/ChargeItem')).status,
+    expected: [403, 403, 403, 200],
+  },
+  'DELETE /ChargeItem without id': {
+    setup: async () => undefined,
+    run: async (w, who) => (await call(w, who, 'DELETE', '/ChargeItem')).status,
+    expected: [405, 405, 405, 405],
   },
 };
 

@@ -14,8 +14,8 @@ const env = useWorld();
 type RestResource = NonNullable<NonNullable<CapabilityStatement['rest']>[number]['resource']>[number];
 const resourcesOf = (cs: CapabilityStatement) => new Map((cs.rest?.[0].resource ?? []).map((r) => [r.type, r] as [string, RestResource]));
 const gematik = parseFhir(readFixture('misc/CapabilityStatement_RU.xml'), 'xml') as CapabilityStatement;
-/** PKV billing resources of the gematik FD that this Fachdienst does not serve. */
-const NOT_SERVED = ['ChargeItem', 'Consent'];
+/** Resources of the gematik FD that this Fachdienst does not serve. */
+const NOT_SERVED: string[] = [];
 
 test('every role gets it, in JSON and XML', async () => {
   for (const who of ['practice', 'physician', 'pharmacy', 'payer', 'insured'] as Who[]) {
@@ -66,4 +66,7 @@ test('resources, operations and search parameters cover the gematik RU Capabilit
   assert.equal(task.operation?.find((o) => o.name === 'dispense')?.definition, 'https://gematik.de/fhir/erp/OperationDefinition/DispenseOperationDefinition');
   assert.equal(task.profile, PROFILE('GEM_ERP_PR_Task'));
   assert.equal(ours.get('Device')?.profile, PROFILE('GEM_ERP_PR_Device'));
+  // PKV billing, with the profiles of the gematik examples
+  assert.equal(ours.get('ChargeItem')?.profile, theirs.get('ChargeItem')?.profile);
+  assert.equal(ours.get('Consent')?.profile, theirs.get('Consent')?.profile);
 });

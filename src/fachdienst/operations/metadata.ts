@@ -1,8 +1,10 @@
-// GET /metadata: the CapabilityStatement (formats xml+json, Task operations, search parameters per resource).
+// GET /metadata: the CapabilityStatement (formats xml+json, Task operations, search parameters per resource,
+// PKV billing: ChargeItem and Consent).
 import type { FastifyInstance } from 'fastify';
 import type { CapabilityStatement } from '../../fhir/types.ts';
 import type { FachdienstContext } from '../context.ts';
 import { PROFILE } from '../task-resource.ts';
+import { CHRG_PROFILE } from './consent.ts';
 
 const OPERATION_DEF = (name: string) => ({ name, definition: `https://gematik.de/fhir/erp/OperationDefinition/${name.charAt(0).toUpperCase()}${name.slice(1)}OperationDefinition` });
 
@@ -57,6 +59,17 @@ export function capabilityStatement(ctx: FachdienstContext): CapabilityStatement
           searchParam: [{ name: 'date', type: 'date' }, { name: 'subtype', type: 'token' }, { name: '_sort', type: 'string' }],
         },
         { type: 'Device', profile: PROFILE('GEM_ERP_PR_Device'), interaction: [{ code: 'read' }] },
+        {
+          type: 'ChargeItem',
+          profile: CHRG_PROFILE('GEM_ERPCHRG_PR_ChargeItem'),
+          interaction: [{ code: 'create' }, { code: 'read' }, { code: 'delete' }, { code: 'search-type' }],
+          searchParam: [{ name: 'entered-date', type: 'date' }, { name: '_lastUpdated', type: 'date' }],
+        },
+        {
+          type: 'Consent',
+          profile: CHRG_PROFILE('GEM_ERPCHRG_PR_Consent'),
+          interaction: [{ code: 'create' }, { code: 'delete' }, { code: 'search-type' }],
+        },
       ],
     }],
   } as CapabilityStatement;
