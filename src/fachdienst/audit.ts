@@ -11,7 +11,8 @@ export type AuditAction = 'C' | 'R' | 'U' | 'D';
 export type AuditKind =
   | 'activate' | 'accept' | 'reject' | 'dispense' | 'close' | 'abort' | 'read-task' | 'read-dispense'
   | 'read-communication' | 'retention'
-  | 'consent-create' | 'consent-read' | 'consent-delete' | 'charge-item-create' | 'charge-item-read' | 'charge-item-delete';
+  | 'consent-create' | 'consent-read' | 'consent-delete'
+  | 'charge-item-create' | 'charge-item-read' | 'charge-item-update' | 'charge-item-delete';
 
 const TEXT_DE: Record<AuditKind, (agent: string, id: string) => string> = {
   activate: (a, id) => `${a} hat ein E-Rezept ${id} eingestellt`,
@@ -29,6 +30,7 @@ const TEXT_DE: Record<AuditKind, (agent: string, id: string) => string> = {
   'consent-delete': (a) => `${a} hat die Einwilligung zum Speichern der Abrechnungsinformationen widerrufen`,
   'charge-item-create': (a, id) => `${a} hat Abrechnungsinformationen zum E-Rezept ${id} bereitgestellt`,
   'charge-item-read': (a, id) => `${a} hat Abrechnungsinformationen zum E-Rezept ${id} abgerufen`,
+  'charge-item-update': (a, id) => `${a} hat Abrechnungsinformationen zum E-Rezept ${id} geändert`,
   'charge-item-delete': (a, id) => `${a} hat Abrechnungsinformationen zum E-Rezept ${id} gelöscht`,
 };
 
@@ -48,6 +50,7 @@ const TEXT_EN: Record<AuditKind, (agent: string, id: string) => string> = {
   'consent-delete': (a) => `${a} revoked the consent to store billing information`,
   'charge-item-create': (a, id) => `${a} provided billing information for the prescription ${id}`,
   'charge-item-read': (a, id) => `${a} retrieved billing information for the prescription ${id}`,
+  'charge-item-update': (a, id) => `${a} changed billing information for the prescription ${id}`,
   'charge-item-delete': (a, id) => `${a} deleted billing information for the prescription ${id}`,
 };
 
@@ -78,7 +81,7 @@ const ACTION_OF: Record<AuditKind, AuditAction> = {
   activate: 'C', accept: 'U', reject: 'U', dispense: 'U', close: 'U', abort: 'D', 'read-task': 'R',
   'read-dispense': 'R', 'read-communication': 'R', retention: 'D',
   'consent-create': 'C', 'consent-read': 'R', 'consent-delete': 'D',
-  'charge-item-create': 'C', 'charge-item-read': 'R', 'charge-item-delete': 'D',
+  'charge-item-create': 'C', 'charge-item-read': 'R', 'charge-item-update': 'U', 'charge-item-delete': 'D',
 };
 
 /** The resource an event is about: the Task, or for PKV billing the ChargeItem (same id) or the insured's Consent. */

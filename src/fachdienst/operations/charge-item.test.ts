@@ -136,6 +136,34 @@ forEachEngine('ChargeItem (PKV billing information)', (getDb) => {
     assert.equal((await call(world, 'pharmacy', 'GET', '/ChargeItem')).status, 403, 'the list is the insured’s');
   });
 
+  test('PUT with the AccessCode: the pharmacy that provided it replaces the signed dispense data', async () => {
+    await giveConsent();
+    const t = await completedTask(world, '200');
+    assert.equal((await post(t)).status, 201);
+    const listed = ((await call(world, 'pkv', 'GET', '/ChargeItem')).body as Bundle).entry!
+      .map((e) => e.resource as ChargeItem).find((c) => c.id === t.id)!;
+    const ac = listed.identifier!.find((i) => i.system === NS.accessCode)!.value!;
+    const corrected = signedDispenseData(t);
+    const put = (who: 'pharmacy' | 'pharmacy2' | 'pkv', query: string, body = chargeItemFor(t, corrected)) =>
+      call(world, who, 'PUT', `/ChargeItem/${t.id}${query}`, { body });
+    assert.equal((await put('pharmacy', `?ac=${'0'.repeat(64)}`)).status, 403);
+    assert.equal((await put('pharmacy', '')).status, 403);
+    assert.equal((await put('pharmacy2', `?ac=${ac}`)).status, 403, 'only the pharmacy that entered it');
+    assert.equal((await put('pkv', `?ac=${ac}`)).status, 403);
+    assert.equal((await put('pharmacy', `?ac=${ac}`, chargeItemFor(t, Buffer.from('kaputt').toString('base64')))).status, 400);
+    const ok = await put('pharmacy', `?ac=${ac}`);
+    assert.equal(ok.status, 200, JSON.stringify(ok.body));
+    assert.equal((ok.body as ChargeItem).id, t.id);
+    assert.ok(!(ok.body as ChargeItem).identifier!.some((i) => i.system === NS.accessCode));
+    const bundle = (await call(world, 'pkv', 'GET', `/ChargeItem/${t.id}`)).body as Bundle;
+    const dispense = bundle.entry!.map((e) => e.resource as Bundle).find((r) => r.meta?.profile?.[0] === DAV_BUNDLE)!;
+    assert.equal(dispense.signature?.data, corrected, 'the corrected data replaced the first');
+    const events = ((await call(world, 'pkv', 'GET', '/AuditEvent')).body as Bundle).entry!.map((e) => e.resource as AuditEvent)
+      .filter((e) => e.entity?.[0]?.what?.reference === `http://fd.test/ChargeItem/${t.id}`);
+    assert.ok(events.some((e) => e.action === 'U' && /geändert/.test(e.text!.div)));
+    assert.equal((await put('pharmacy', `?ac=${ac}`, { ...chargeItemFor(t), id: 'other' })).status, 400, 'id in the body is not the one in the URL');
+  });
+
   test('refused: no consent 403, not completed 409, GKV 400, wrong Secret 403, twice 409, bad data 400', async () => {
     await giveConsent();
     const t = await completedTask(world, '200');

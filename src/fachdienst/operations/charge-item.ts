@@ -19,6 +19,7 @@ import { CHRG_PROFILE } from './consent.ts';
 export const CHARGE_ITEM_PAGE_SIZE = 50;
 const PKV_FLOWTYPES = ['200', '209'];
 const PKV_KVNR_SYSTEM = 'http://fhir.de/sid/pkv/kvid-10';
+const BRUTE_FORCE = { 'VAU-Error-Code': 'brute_force' };
 /** What supportingInformation.display names: the three parts of the billing information. */
 export const PART = {
   prescription: 'https://fhir.kbv.de/StructureDefinition/KBV_PR_ERP_Bundle',
@@ -113,7 +114,8 @@ export function registerChargeItem(app: FastifyInstance, ctx: FachdienstContext)
     const kvnr = task.kvnr!;
     const bodyId = body.identifier?.find((i) => i.system === NS.prescriptionId)?.value;
     if (bodyId !== undefined && bodyId !== taskId) throw badRequest('ChargeItem.identifier passt nicht zum Task');
-    if (body.subject?.identifier?.value !== undefined && body.subject.identifier.value !== kvnr) throw badRequest('ChargeItem.subject passt nicht zum Task');
+    const subject = body.subject?.identifier;
+    if (subject?.value !== undefined && subject.value !== kvnr) throw badRequest('ChargeItem.subject passt nicht zum Task');
     const enterer = body.enterer?.identifier?.value;
     if (enterer !== undefined && enterer !== caller.id) throw badRequest('ChargeItem.enterer ist nicht die Telematik-ID der Apotheke');
     const dispenseCms = dispenseDataOf(body);
@@ -125,15 +127,15 @@ export function registerChargeItem(app: FastifyInstance, ctx: FachdienstContext)
       identifier: [{ system: NS.prescriptionId, value: taskId }, { system: NS.accessCode, value: accessCode }],
       status: 'billable',
       code: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/data-absent-reason', code: 'not-applicable' }] },
-      subject: { identifier: { system: PKV_KVNR_SYSTEM, value: kvnr, ...(body.subject?.identifier?.assigner ? { assigner: body.subject.identifier.assigner } : {}) } },
+      subject: { identifier: { system: PKV_KVNR_SYSTEM, value: kvnr, ...(subject?.assigner ? { assigner: subject.assigner } : {}) } },
       enterer: { identifier: { system: NS.telematikId, value: caller.id } },
       enteredDate: instant(now),
-      supportingInformation: (['prescription', 'dispense', 'receipt'] as const).map((p) => ({ reference: `urn:uuid:${randomUUID()}`, display: PART[p] })),
+      supportingInformation: (['prescription', 'dispense', 'receipt'] as const)
+        .map((p) => ({ reference: `urn:uuid:${randomUUID()}`, display: PART[p] })),
     };
     // the prescription with its QES, as the insured's insurer needs it
-    const prescription = task.bundle
-      ? { ...(task.bundle as Bundle), ...(task.prescriptionCms ? { signature: cadesSignature(task.prescriptionCms, task.authoredOn, { reference: `${ctx.baseUrl}/Task/${taskId}` }) } : {}) }
-      : null;
+    const qes = task.prescriptionCms ? cadesSignature(task.prescriptionCms, task.authoredOn, { reference: `${ctx.baseUrl}/Task/${taskId}` }) : undefined;
+    const prescription = task.bundle ? { ...(task.bundle as Bundle), ...(qes ? { signature: qes } : {}) } : null;
     await ctx.store.database.transaction(async (tx) => {
       // locks the consent: a concurrent revocation waits and then deletes this ChargeItem too
       const consent = await tx.selectFrom('fachdienst_consent').select('kvnr').where('kvnr', '=', kvnr).forUpdate().executeTakeFirst();
@@ -154,7 +156,7 @@ export function registerChargeItem(app: FastifyInstance, ctx: FachdienstContext)
     const caller = requireRole(request, ['insured']);
     const paging = pagingOf(request, CHARGE_ITEM_PAGE_SIZE);
     let q = db().selectFrom('fachdienst_charge_item').select(['id', 'resource']).where('kvnr', '=', caller.id);
-    // a stored ChargeItem is never changed here (no PUT/PATCH yet): last updated is when it was entered
+    // _lastUpdated: no change time is kept (PUT replaces only the signed dispense data), so it filters on entered-date
     for (const name of ['entered-date', '_lastUpdated']) {
       for (const raw of queryValues(request, name)) {
         const f = parseDateFilter(name, raw);
@@ -182,12 +184,36 @@ export function registerChargeItem(app: FastifyInstance, ctx: FachdienstContext)
     if (!row) throw notFound(`ChargeItem ${id} nicht gefunden`);
     if (caller.role === 'insured' && row.kvnr !== caller.id) throw forbidden('Das ChargeItem gehört nicht zum Versicherten');
     if (caller.role === 'pharmacy' && !secretsEqual(row.access_code, accessCodeOf(request))) {
-      throw forbidden('AccessCode mismatch', { headers: { 'VAU-Error-Code': 'brute_force' } });
+      throw forbidden('AccessCode mismatch', { headers: BRUTE_FORCE });
     }
     const now = ctx.now();
     const bundle = chargeItemBundle(ctx, row, caller, now);
     await recordAudit(db(), { kind: 'charge-item-read', kvnr: row.kvnr, prescriptionId: id, caller, recorded: now, baseUrl: ctx.baseUrl });
     return reply.fhir(bundle);
+  });
+
+  // The insured asked the pharmacy to correct its dispense data and gave it the ChargeItem's AccessCode: the new
+  // signed data replaces the old (no versions are kept).
+  app.put('/ChargeItem/:id', async (request, reply) => {
+    const caller = requireRole(request, ['pharmacy']);
+    const id = taskIdOf(request);
+    const body = request.body as ChargeItem | undefined;
+    if (body?.resourceType !== 'ChargeItem') throw badRequest('ChargeItem erwartet');
+    if (body.id !== undefined && body.id !== id) throw badRequest('ChargeItem.id passt nicht zur URL');
+    const dispenseCms = dispenseDataOf(body);
+    const now = ctx.now();
+    const item = await ctx.store.database.transaction(async (tx) => {
+      const row = await tx.selectFrom('fachdienst_charge_item').select(['kvnr', 'enterer', 'access_code', 'resource'])
+        .where('id', '=', id).forUpdate().executeTakeFirst();
+      if (!row) throw notFound(`ChargeItem ${id} nicht gefunden`);
+      if (!secretsEqual(row.access_code, accessCodeOf(request))) throw forbidden('AccessCode mismatch', { headers: BRUTE_FORCE });
+      if (row.enterer !== caller.id) throw forbidden('Nur die Apotheke, die die Abrechnungsinformationen bereitgestellt hat, darf sie ändern');
+      // (a ChargeItem exists only while the consent does: revoking deletes it)
+      await tx.updateTable('fachdienst_charge_item').set({ dispense_cms: dispenseCms }).where('id', '=', id).execute();
+      await recordAudit(tx, { kind: 'charge-item-update', kvnr: row.kvnr, prescriptionId: id, caller, recorded: now, baseUrl: ctx.baseUrl });
+      return row.resource as ChargeItem;
+    });
+    return reply.fhir(view(item, false));
   });
 
   app.delete('/ChargeItem/:id', async (request, reply) => {
