@@ -166,7 +166,7 @@ export interface CallOptions {
 }
 
 /** One request as `who`, body and Accept in `format`; the response body parsed when it is FHIR. */
-export async function call(world: World, who: Who, method: 'GET' | 'POST' | 'PUT' | 'DELETE', url: string, options: CallOptions = {}): Promise<{ status: number; body: any; res: LightMyRequestResponse }> {
+export async function call(world: World, who: Who, method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE', url: string, options: CallOptions = {}): Promise<{ status: number; body: any; res: LightMyRequestResponse }> {
   const format = options.format ?? 'json';
   const type = format === 'xml' ? 'application/fhir+xml' : 'application/fhir+json';
   const headers: Record<string, string> = { authorization: `Bearer ${await world.token(who)}`, accept: type, ...options.headers };

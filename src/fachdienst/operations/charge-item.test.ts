@@ -9,7 +9,7 @@ import { readFixture } from '../../../test/fixtures.ts';
 import { runRetention } from '../retention.ts';
 import { NS } from '../task-resource.ts';
 import { acceptedTask, call, completedTask, createWorld, type TaskHandle, type World } from '../testing.ts';
-import { PART } from './charge-item.ts';
+import { MARKING_FLAG, PART } from './charge-item.ts';
 import { CHARGCONS, chargconsConsent } from './consent.ts';
 
 const DAV_BUNDLE = 'http://fhir.abda.de/eRezeptAbgabedaten/StructureDefinition/DAV-PKV-PR-ERP-AbgabedatenBundle|1.3';
@@ -162,6 +162,37 @@ forEachEngine('ChargeItem (PKV billing information)', (getDb) => {
       .filter((e) => e.entity?.[0]?.what?.reference === `http://fd.test/ChargeItem/${t.id}`);
     assert.ok(events.some((e) => e.action === 'U' && /geändert/.test(e.text!.div)));
     assert.equal((await put('pharmacy', `?ac=${ac}`, { ...chargeItemFor(t), id: 'other' })).status, 400, 'id in the body is not the one in the URL');
+  });
+
+  test('PATCH: the insured marks where they handed it in; nothing else can be patched', async () => {
+    await giveConsent();
+    const t = await completedTask(world, '200');
+    assert.equal((await post(t)).status, 201);
+    const mark = (flag: string, value: boolean, path = `ChargeItem.extension('${MARKING_FLAG}').extension('${flag}')`) => ({
+      name: 'operation',
+      part: [{ name: 'type', valueCode: 'add' }, { name: 'path', valueString: path }, { name: 'name', valueString: 'valueBoolean' },
+        { name: 'value', valueBoolean: value }],
+    });
+    const patch = (who: 'pkv' | 'insured' | 'pharmacy', ...parameter: object[]) =>
+      call(world, who, 'PATCH', `/ChargeItem/${t.id}`, { body: { resourceType: 'Parameters', parameter } as never });
+    const flagsOf = (c: ChargeItem) => Object.fromEntries(c.extension!.find((e) => e.url === MARKING_FLAG)!.extension!.map((e) => [e.url, e.valueBoolean]));
+
+    const first = await patch('pkv', mark('taxOffice', true), mark('insuranceProvider', false));
+    assert.equal(first.status, 200, JSON.stringify(first.body));
+    assert.deepEqual(flagsOf(first.body), { insuranceProvider: false, subsidy: false, taxOffice: true });
+    const second = await patch('pkv', mark('subsidy', true));
+    assert.deepEqual(flagsOf(second.body), { insuranceProvider: false, subsidy: true, taxOffice: true }, 'earlier marks stay');
+    const listed = ((await call(world, 'pkv', 'GET', '/ChargeItem')).body as Bundle).entry!
+      .map((e) => e.resource as ChargeItem).find((c) => c.id === t.id)!;
+    assert.deepEqual(flagsOf(listed), { insuranceProvider: false, subsidy: true, taxOffice: true });
+
+    assert.equal((await patch('pkv', mark('x', true, 'ChargeItem.status'))).status, 400);
+    assert.equal((await patch('pkv', mark('other', true))).status, 400);
+    assert.equal((await patch('insured', mark('taxOffice', false))).status, 403);
+    assert.equal((await patch('pharmacy', mark('taxOffice', false))).status, 403);
+    const events = ((await call(world, 'pkv', 'GET', '/AuditEvent')).body as Bundle).entry!.map((e) => e.resource as AuditEvent)
+      .filter((e) => e.entity?.[0]?.what?.reference === `http://fd.test/ChargeItem/${t.id}` && e.action === 'U');
+    assert.equal(events.length, 2);
   });
 
   test('refused: no consent 403, not completed 409, GKV 400, wrong Secret 403, twice 409, bad data 400', async () => {

@@ -8,7 +8,7 @@ import { extractCadesContent } from '../../crypto/cades.ts';
 import { parseFhir } from '../../fhir/codec.ts';
 import { FhirError, badRequest, conflict, forbidden, notFound } from '../../fhir/errors.ts';
 import { parsePrescriptionId, randomToken, secretsEqual } from '../../fhir/identifiers.ts';
-import type { Binary, Bundle, BundleEntry, ChargeItem, Resource, Signature } from '../../fhir/types.ts';
+import type { Binary, Bundle, BundleEntry, ChargeItem, Parameters, Resource, Signature } from '../../fhir/types.ts';
 import { recordAudit } from '../audit.ts';
 import { requireRole, type Caller } from '../auth.ts';
 import { accessCodeOf, assertSecret, queryParam, secretOf, taskIdOf, type FachdienstContext } from '../context.ts';
@@ -72,6 +72,35 @@ function dispenseBundleOf(der: Uint8Array, fail: () => FhirError): Bundle {
   }
   if (bundle.resourceType !== 'Bundle') throw fail();
   return bundle;
+}
+
+export const MARKING_FLAG = 'https://gematik.de/fhir/erpchrg/StructureDefinition/GEM_ERPCHRG_EX_MarkingFlag';
+const MARKS = ['insuranceProvider', 'subsidy', 'taxOffice'] as const;
+type Mark = (typeof MARKS)[number];
+const MARK_PATH = /^ChargeItem\.extension\('([^']+)'\)\.extension\('([A-Za-z]+)'\)$/;
+
+/** The flags a PATCH sets: Parameters with `operation` add/replace of MarkingFlag sub-extensions, nothing else. */
+function markingFlagPatch(body: Parameters | undefined): Partial<Record<Mark, boolean>> {
+  if (body?.resourceType !== 'Parameters' || !body.parameter?.length) throw badRequest('PATCH erwartet Parameters mit operation');
+  const flags: Partial<Record<Mark, boolean>> = {};
+  for (const op of body.parameter) {
+    const part = (name: string) => op.part?.find((p) => p.name === name);
+    const type = part('type')?.valueCode;
+    const m = MARK_PATH.exec(part('path')?.valueString ?? '');
+    const mark = m?.[2] as Mark | undefined;
+    const value = part('value')?.valueBoolean;
+    if (op.name !== 'operation' || (type !== 'add' && type !== 'replace')) throw badRequest('Nur operation add/replace ist erlaubt');
+    if (!m || m[1] !== MARKING_FLAG || !MARKS.includes(mark!)) throw badRequest('Nur die Markierungen (MarkingFlag) dürfen geändert werden');
+    if (part('name')?.valueString !== 'valueBoolean' || typeof value !== 'boolean') throw badRequest('Markierungen sind valueBoolean');
+    flags[mark!] = value;
+  }
+  return flags;
+}
+
+function withMarkingFlags(item: ChargeItem, flags: Partial<Record<Mark, boolean>>): ChargeItem {
+  const current = new Map(item.extension?.find((e) => e.url === MARKING_FLAG)?.extension?.map((e) => [e.url, e.valueBoolean]));
+  const marking = { url: MARKING_FLAG, extension: MARKS.map((url) => ({ url, valueBoolean: flags[url] ?? current.get(url) ?? false })) };
+  return { ...item, extension: [...(item.extension ?? []).filter((e) => e.url !== MARKING_FLAG), marking] };
 }
 
 /** The ChargeItem as the insured (with AccessCode) or a pharmacy (without) sees it. */
@@ -214,6 +243,24 @@ export function registerChargeItem(app: FastifyInstance, ctx: FachdienstContext)
       return row.resource as ChargeItem;
     });
     return reply.fhir(view(item, false));
+  });
+
+  // The insured marks where they have handed in the billing information (FHIRPath Patch on the MarkingFlag only).
+  app.patch('/ChargeItem/:id', async (request, reply) => {
+    const caller = requireRole(request, ['insured']);
+    const id = taskIdOf(request);
+    const flags = markingFlagPatch(request.body as Parameters | undefined);
+    const now = ctx.now();
+    const item = await ctx.store.database.transaction(async (tx) => {
+      const row = await tx.selectFrom('fachdienst_charge_item').select(['kvnr', 'resource']).where('id', '=', id).forUpdate().executeTakeFirst();
+      if (!row) throw notFound(`ChargeItem ${id} nicht gefunden`);
+      if (row.kvnr !== caller.id) throw forbidden('Das ChargeItem gehört nicht zum Versicherten');
+      const updated = withMarkingFlags(row.resource as ChargeItem, flags);
+      await tx.updateTable('fachdienst_charge_item').set({ resource: JSON.stringify(updated) }).where('id', '=', id).execute();
+      await recordAudit(tx, { kind: 'charge-item-update', kvnr: caller.id, prescriptionId: id, caller, recorded: now, baseUrl: ctx.baseUrl });
+      return updated;
+    });
+    return reply.fhir(view(item, true));
   });
 
   app.delete('/ChargeItem/:id', async (request, reply) => {

@@ -62,7 +62,7 @@ export function capabilityStatement(ctx: FachdienstContext): CapabilityStatement
         {
           type: 'ChargeItem',
           profile: CHRG_PROFILE('GEM_ERPCHRG_PR_ChargeItem'),
-          interaction: [{ code: 'create' }, { code: 'read' }, { code: 'update' }, { code: 'delete' }, { code: 'search-type' }],
+          interaction: [{ code: 'create' }, { code: 'read' }, { code: 'update' }, { code: 'patch' }, { code: 'delete' }, { code: 'search-type' }],
           searchParam: [{ name: 'entered-date', type: 'date' }, { name: '_lastUpdated', type: 'date' }],
         },
         {
