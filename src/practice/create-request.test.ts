@@ -98,3 +98,22 @@ test('bad pharmacy Telematik-ID, unknown action and unknown tenant', async () =>
   assert.match(String(unknownTenant.headers['content-type']), /fhir\+xml/);
   assert.match(outcome(unknownTenant.body).issue[0].details!.text!, /Mandant/);
 });
+
+test('concurrent requests share INSERTs: each stored once, a repeat in the same moment 200, a row the database refuses fails alone', async () => {
+  const [a, b] = [requestBundle(), requestBundle()];
+  const answers = await Promise.all([a, b, a].map((bundle) => postRequest(env.world.app, bundle)));
+  assert.deepEqual(answers.map((r) => r.statusCode).sort(), [200, 201, 201]);
+  const stored = await env.world.store.listRequests(TENANT);
+  assert.equal(stored.filter((r) => r.id === requestId(a) || r.id === requestId(b)).length, 2);
+
+  // Same tick, so the three go into one statement; PostgreSQL refuses \u0000 in jsonb.
+  const input = (bundle: ReturnType<typeof requestBundle>, medication = 'Ibuprofen') =>
+    ({ tenant: TENANT, id: requestId(bundle), flowType: '160', bundle, patient: {}, medication });
+  const [ok1, bad, ok2] = [requestBundle(), requestBundle(), requestBundle()];
+  (bad as any).language = 'de\u0000';
+  const results = await Promise.allSettled([ok1, bad, ok2].map((bundle) => env.world.store.insertRequest(input(bundle))));
+  assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled']);
+  assert.equal((results[0] as PromiseFulfilledResult<{ created: boolean }>).value.created, true);
+  assert.equal(await env.world.store.getRequest(TENANT, requestId(bad)), undefined);
+  assert.equal((await env.world.store.getRequest(TENANT, requestId(ok2)))?.medication, 'Ibuprofen');
+});

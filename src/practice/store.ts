@@ -97,6 +97,13 @@ function toOutbox(r: Record<string, any>): OutboxMessage {
   };
 }
 
+interface QueuedInsert {
+  input: NewRequest;
+  receivedAt: Date;
+  resolve: (r: { created: boolean; request: PracticeRequest }) => void;
+  reject: (e: unknown) => void;
+}
+
 export class PracticeStore {
   readonly db: Kysely<any>;
 
@@ -104,26 +111,72 @@ export class PracticeStore {
     this.db = database.db;
   }
 
-  /** Stores a new request; a repeat with the same MedicationRequest id returns the stored one (created: false). */
-  async insertRequest(input: NewRequest): Promise<{ created: boolean; request: PracticeRequest }> {
-    const receivedAt = new Date();
-    // Only the key comes back: the row is what we just sent, no need to read the bundle back and parse it again.
-    const inserted = await this.db.insertInto('practice_request').values({
+  /** Requests waiting for the next multi-row INSERT (see insertRequest). */
+  #intake: QueuedInsert[] = [];
+  #inserting = false;
+
+  /**
+   * Stores a new request; a repeat with the same MedicationRequest id returns the stored one (created: false).
+   * Resolves once the row is committed. Requests arriving meanwhile go into the next INSERT together (group commit):
+   * on PGlite a statement's fixed cost is most of the cost of a single-row insert.
+   */
+  insertRequest(input: NewRequest): Promise<{ created: boolean; request: PracticeRequest }> {
+    return new Promise((resolve, reject) => {
+      this.#intake.push({ input, receivedAt: new Date(), resolve, reject });
+      if (!this.#inserting) {
+        this.#inserting = true;
+        setImmediate(() => void this.#insertQueued());
+      }
+    });
+  }
+
+  async #insertQueued(): Promise<void> {
+    try {
+      while (this.#intake.length) {
+        // One row per key in a statement, so each caller learns whether it was its row that was created.
+        const batch: QueuedInsert[] = [];
+        const later: QueuedInsert[] = [];
+        const keys = new Set<string>();
+        for (const item of this.#intake) {
+          const key = `${item.input.tenant}\n${item.input.id}`;
+          if (keys.has(key) || batch.length >= 100) later.push(item);
+          else (keys.add(key), batch.push(item));
+        }
+        this.#intake = later;
+        try {
+          await this.#insertBatch(batch);
+        } catch {
+          // One bad row must not fail the others: each on its own, with its own error.
+          for (const item of batch) await this.#insertBatch([item]).catch(item.reject);
+        }
+      }
+    } finally {
+      this.#inserting = false;
+    }
+  }
+
+  async #insertBatch(batch: QueuedInsert[]): Promise<void> {
+    // Only the keys come back: the rows are what we just sent, no need to read the bundles back and parse them again.
+    const rows = await this.db.insertInto('practice_request').values(batch.map(({ input, receivedAt }) => ({
       tenant: input.tenant, id: input.id, status: 'pending', flow_type: input.flowType, pharmacy: input.pharmacy ?? null,
       bundle: JSON.stringify(input.bundle), patient: JSON.stringify(input.patient), medication: input.medication,
       requesting_system: input.requestingSystem ?? null, received_at: receivedAt,
-    }).onConflict((oc) => oc.columns(['tenant', 'id']).doNothing()).returning('id').executeTakeFirst();
-    if (inserted) {
-      return {
-        created: true,
-        request: {
-          tenant: input.tenant, id: input.id, status: 'pending', flowType: input.flowType, pharmacy: input.pharmacy ?? null,
-          bundle: input.bundle, patient: input.patient, medication: input.medication, requestingSystem: input.requestingSystem ?? null,
-          receivedAt, batchId: null, prescriptionId: null, accessCode: null, authoredOn: null, cms: null, completedAt: null, error: null,
-        },
-      };
+    }))).onConflict((oc) => oc.columns(['tenant', 'id']).doNothing()).returning(['tenant', 'id']).execute();
+    const created = new Set(rows.map((r) => `${r.tenant}\n${r.id}`));
+    for (const { input, receivedAt, resolve, reject } of batch) {
+      if (created.has(`${input.tenant}\n${input.id}`)) {
+        resolve({
+          created: true,
+          request: {
+            tenant: input.tenant, id: input.id, status: 'pending', flowType: input.flowType, pharmacy: input.pharmacy ?? null,
+            bundle: input.bundle, patient: input.patient, medication: input.medication, requestingSystem: input.requestingSystem ?? null,
+            receivedAt, batchId: null, prescriptionId: null, accessCode: null, authoredOn: null, cms: null, completedAt: null, error: null,
+          },
+        });
+      } else {
+        this.getRequest(input.tenant, input.id).then((request) => resolve({ created: false, request: request! }), reject);
+      }
     }
-    return { created: false, request: (await this.getRequest(input.tenant, input.id))! };
   }
 
   async getRequest(tenant: string, id: string): Promise<PracticeRequest | undefined> {
