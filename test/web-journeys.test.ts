@@ -9,6 +9,9 @@ import { buildZuweisung } from '../src/kim/erezept-messages.ts';
 import { kimAccounts } from '../src/kim/accounts.ts';
 import { sendKimMail } from '../src/kim/service.ts';
 import { insured, pharmacies, practice } from '../src/seed/identities.ts';
+import { signCades } from '../src/crypto/cades.ts';
+import { toXml } from '../src/fhir/codec.ts';
+import { dispenseParameters, readAcceptBundle } from '../src/pharmacy/dispense.ts';
 
 let platform: Platform | undefined;
 const LISA = insured[0].id; // representative for her child Jonas
@@ -228,5 +231,46 @@ test('insured deletes a redeemable prescription after confirming', async (t) => 
   await page.getByRole('heading', { name: 'Meine E-Rezepte' }).waitFor();
   await page.locator('tbody tr').first().waitFor();
   assert.equal(await page.locator(`tr[data-task="${rx.id}"]`).count(), 0);
+  await page.context().close();
+});
+
+test('PKV insured gives the billing consent, sees and deletes the pharmacy\'s billing information, revokes the consent', async (t) => {
+  const p = world(t);
+  if (!p) return;
+  const weber = insured.find((i) => i.coverage?.type === 'PKV')!;
+  const rx = await p.prescribe({ patient: weber.id, flowType: '200', medication: 'Pantoprazol 20 mg magensaftresistente Tabletten', pzn: '01019742' });
+  const page = await p.page('insured', weber.id);
+  await page.getByRole('button', { name: 'Abrechnungsinformationen' }).click();
+  await page.getByRole('button', { name: 'Einwilligung erteilen' }).click();
+  await page.getByText(/Einwilligung erteilt am/).waitFor();
+
+  // The pharmacy dispenses and stores its billing data (signed with its SMC-B), as its software would.
+  const { secret } = readAcceptBundle(await p.fhir('POST', `/Task/${rx.id}/$accept?ac=${rx.accessCode}`, GENDARMENMARKT.id));
+  const day = new Date().toLocaleDateString('sv-SE', { timeZone: 'Europe/Berlin' });
+  await p.fhir('POST', `/Task/${rx.id}/$close?secret=${secret}`, GENDARMENMARKT.id,
+    dispenseParameters({ taskId: rx.id, kvnr: weber.kvnr!, telematikId: GENDARMENMARKT.telematikId!, whenHandedOver: day, medicationText: 'Pantoprazol 20 mg', pzn: '01019742' }));
+  const abgabedaten = toXml({ resourceType: 'Bundle', id: crypto.randomUUID(), type: 'document', identifier: { system: 'https://gematik.de/fhir/erp/NamingSystem/GEM_ERP_NS_PrescriptionId', value: rx.id }, timestamp: new Date().toISOString() });
+  const data = signCades(Buffer.from(abgabedaten, 'utf8'), p.pki.cards[GENDARMENMARKT.id].osig!, { signingTime: new Date() }).toString('base64');
+  await p.fhir('POST', `/ChargeItem?task=${rx.id}&secret=${secret}`, GENDARMENMARKT.id, {
+    resourceType: 'ChargeItem', status: 'billable',
+    contained: [{ resourceType: 'Binary', id: 'abgabedaten', contentType: 'application/pkcs7-mime', data }],
+    code: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/data-absent-reason', code: 'not-applicable' }] },
+    subject: { identifier: { system: 'http://fhir.de/sid/pkv/kvid-10', value: weber.kvnr } },
+    supportingInformation: [{ reference: '#abgabedaten', display: 'Binary' }],
+  });
+
+  await page.getByRole('button', { name: 'Meine Rezepte' }).click();
+  await page.getByRole('button', { name: 'Abrechnungsinformationen' }).click();
+  const list = page.getByRole('list', { name: 'Abrechnungsinformationen' });
+  await list.getByText(new RegExp(`Rezept ${rx.id.replace(/\./g, '\\.')}, abgegeben am`)).waitFor();
+  await screenshot(page, 'insured-billing');
+  await checkAccessibility(page, 'insured billing');
+  await list.getByRole('button', { name: `Abrechnungsinformation zu Rezept ${rx.id} löschen` }).click();
+  await page.getByText('Keine Abrechnungsinformationen gespeichert.').waitFor();
+  await page.getByRole('button', { name: 'Einwilligung widerrufen' }).click();
+  await page.getByRole('group', { name: 'Widerruf bestätigen' }).getByRole('button', { name: 'Ja, widerrufen und löschen' }).click();
+  await page.getByRole('button', { name: 'Einwilligung erteilen' }).waitFor();
+  const consents = await p.fhir('GET', '/Consent', weber.id);
+  assert.equal(consents.total ?? consents.entry?.length ?? 0, 0);
   await page.context().close();
 });

@@ -39,6 +39,8 @@ export interface Platform {
   /** The practice module's base URL (RED API), when started with `practice`. */
   practice: string;
   token(identityId: string): Promise<string>;
+  /** A FHIR JSON call to the Fachdienst as the identity (asserts 2xx, returns the parsed body). */
+  fhir(method: string, path: string, identityId: string, body?: unknown, headers?: Record<string, string>): Promise<any>;
   prescribe(options: { patient: string; flowType?: string; medication: string; pzn?: string }): Promise<{ id: string; accessCode: string }>;
   page(app: 'insured' | 'pharmacy' | 'practice', identityId: string): Promise<Page>;
   stop(): Promise<void>;
@@ -95,6 +97,7 @@ export async function startPlatform(options: PlatformOptions = {}): Promise<Plat
 
   return {
     config, pki, browser, token,
+    fhir: fd,
     web: config.urls.web,
     fachdienst: config.urls.fachdienst,
     practice: config.urls.practice,

@@ -4,7 +4,7 @@ import { before, after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { forEachEngine } from '../storage/test-postgres.ts';
 import { identityById } from '../seed/identities.ts';
-import { chargconsConsent } from './operations/consent.ts';
+import { chargconsConsent } from '../insured/billing.ts';
 import {
   acceptedTask, activateParameters, call, completedTask, createParameters, createTask, createWorld, dispenseParameters, readyTask,
   signedPrescription, type TaskHandle, type Who, type World,

@@ -41,7 +41,7 @@ export interface WebAppOptions {
 
 /** The three apps; each is one Vite entry (web/<app>/index.html). */
 export const APPS = ['insured', 'pharmacy', 'practice'] as const;
-const FACHDIENST_RESOURCES = ['Task', 'MedicationDispense', 'Communication', 'AuditEvent', 'metadata', 'Device'];
+const FACHDIENST_RESOURCES = ['Task', 'MedicationDispense', 'Communication', 'AuditEvent', 'Consent', 'ChargeItem', 'metadata', 'Device'];
 const VZD_RESOURCES = ['Organization', 'HealthcareService', 'Location', 'Endpoint', 'PractitionerRole'];
 const PHARMACY_ROLES: string[] = [PROFESSION.publicPharmacy, PROFESSION.hospitalPharmacy];
 const PRACTICE_ROLES: string[] = [PROFESSION.physician, PROFESSION.practice];

@@ -9,8 +9,8 @@ import { readFixture } from '../../../test/fixtures.ts';
 import { runRetention } from '../retention.ts';
 import { NS } from '../task-resource.ts';
 import { acceptedTask, call, completedTask, createWorld, type TaskHandle, type World } from '../testing.ts';
-import { MARKING_FLAG, PART } from './charge-item.ts';
-import { CHARGCONS, chargconsConsent } from './consent.ts';
+import { CHARGCONS, MARKING_FLAG, chargconsConsent } from '../../insured/billing.ts';
+import { PART } from './charge-item.ts';
 
 const DAV_BUNDLE = 'http://fhir.abda.de/eRezeptAbgabedaten/StructureDefinition/DAV-PKV-PR-ERP-AbgabedatenBundle|1.3';
 

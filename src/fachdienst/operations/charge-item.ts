@@ -14,7 +14,7 @@ import { requireRole, type Caller } from '../auth.ts';
 import { accessCodeOf, assertSecret, queryParam, secretOf, taskIdOf, type FachdienstContext } from '../context.ts';
 import { pagingOf, parseDateFilter, queryValues, searchsetBundle } from '../search.ts';
 import { NS, collectionBundle, entry, instant } from '../task-resource.ts';
-import { CHRG_PROFILE } from './consent.ts';
+import { CHRG_PROFILE, MARKING_FLAG } from '../../insured/billing.ts';
 
 export const CHARGE_ITEM_PAGE_SIZE = 50;
 const PKV_FLOWTYPES = ['200', '209'];
@@ -74,7 +74,6 @@ function dispenseBundleOf(der: Uint8Array, fail: () => FhirError): Bundle {
   return bundle;
 }
 
-export const MARKING_FLAG = 'https://gematik.de/fhir/erpchrg/StructureDefinition/GEM_ERPCHRG_EX_MarkingFlag';
 const MARKS = ['insuranceProvider', 'subsidy', 'taxOffice'] as const;
 type Mark = (typeof MARKS)[number];
 const MARK_PATH = /^ChargeItem\.extension\('([^']+)'\)\.extension\('([A-Za-z]+)'\)$/;

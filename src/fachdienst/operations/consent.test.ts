@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { forEachEngine } from '../../storage/test-postgres.ts';
 import type { AuditEvent, Bundle, Consent } from '../../fhir/types.ts';
 import { call, createWorld, readyTask, type World } from '../testing.ts';
-import { CHARGCONS, chargconsConsent } from './consent.ts';
+import { CHARGCONS, chargconsConsent } from '../../insured/billing.ts';
 
 forEachEngine('Consent (CHARGCONS)', (getDb) => {
   let world: World;

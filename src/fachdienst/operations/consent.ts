@@ -10,11 +10,8 @@ import { requireRole } from '../auth.ts';
 import type { FachdienstContext } from '../context.ts';
 import { queryValues, searchsetBundle } from '../search.ts';
 import { NS, instant } from '../task-resource.ts';
+import { CHARGCONS, CHRG_PROFILE, CONSENT_TYPE_SYSTEM } from '../../insured/billing.ts';
 
-export const CONSENT_TYPE_SYSTEM = 'https://gematik.de/fhir/erpchrg/CodeSystem/GEM_ERPCHRG_CS_ConsentType';
-export const CHARGCONS = 'CHARGCONS';
-/** Profiles of the PKV billing package (erpchrg), versioned like the workflow's. */
-export const CHRG_PROFILE = (name: string) => `https://gematik.de/fhir/erpchrg/StructureDefinition/${name}|1.0`;
 /** KVNR systems a Consent's patient may carry: the PKV one, and the GKV one newer profiles use for everyone. */
 const KVNR_SYSTEMS = [NS.kvnr, 'http://fhir.de/sid/pkv/kvid-10'];
 
@@ -24,19 +21,6 @@ export const consentId = (kvnr: string) => `${CHARGCONS}-${kvnr}`;
 export async function findConsent(db: Kysely<any>, kvnr: string): Promise<Consent | undefined> {
   const row = await db.selectFrom('fachdienst_consent').select('resource').where('kvnr', '=', kvnr).executeTakeFirst();
   return row ? (row.resource as Consent) : undefined;
-}
-
-/** A CHARGCONS Consent as the insured's app posts it. */
-export function chargconsConsent(kvnr: string): Consent {
-  return {
-    resourceType: 'Consent',
-    meta: { profile: [CHRG_PROFILE('GEM_ERPCHRG_PR_Consent')] },
-    status: 'active',
-    scope: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/consentscope', code: 'patient-privacy', display: 'Privacy Consent' }] },
-    category: [{ coding: [{ system: CONSENT_TYPE_SYSTEM, code: CHARGCONS, display: 'Consent for saving electronic charge item' }] }],
-    patient: { identifier: { system: NS.kvnr, value: kvnr } },
-    policyRule: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'OPTIN' }] },
-  };
 }
 
 function isChargcons(c: Consent): boolean {

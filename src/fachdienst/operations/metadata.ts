@@ -4,7 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import type { CapabilityStatement } from '../../fhir/types.ts';
 import type { FachdienstContext } from '../context.ts';
 import { PROFILE } from '../task-resource.ts';
-import { CHRG_PROFILE } from './consent.ts';
+import { CHRG_PROFILE } from '../../insured/billing.ts';
 
 const OPERATION_DEF = (name: string) => ({ name, definition: `https://gematik.de/fhir/erp/OperationDefinition/${name.charAt(0).toUpperCase()}${name.slice(1)}OperationDefinition` });
 

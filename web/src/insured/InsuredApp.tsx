@@ -1,7 +1,9 @@
 // The insured's app: prescriptions with 2D code, representative access, pharmacy search and assignment,
-// dispense information, messages, delete, access protocol. All texts German.
+// dispense information, messages, delete, access protocol, PKV billing information (consent, ChargeItems). All texts
+// German.
 import { useCallback, useEffect, useMemo, useState } from 'react';
-import type { AuditEvent, Bundle, Communication, MedicationDispense, Task } from '../../../src/fhir/types.ts';
+import type { AuditEvent, Bundle, ChargeItem, Communication, Consent, MedicationDispense, Task } from '../../../src/fhir/types.ts';
+import { chargconsConsent, summarizeChargeItem, type ChargeItemSummary } from '../../../src/insured/billing.ts';
 import { groupForCodes } from '../../../src/insured/datamatrix-payload.ts';
 import { dispenseRequest, replyText, type SupplyOption } from '../../../src/insured/dispense-request.ts';
 import { abortRule, assignRule, germanDate, splitTaskBundle, summarizeTask, tokenOf, type TaskSummary } from '../../../src/insured/task-view.ts';
@@ -15,7 +17,7 @@ import type { Session } from '../shared/session.ts';
 import { AppShell, Field, Nav, Notice, Select } from '../shared/ui.tsx';
 
 const APP = 'insured';
-type View = 'list' | 'representative' | 'protocol';
+type View = 'list' | 'representative' | 'billing' | 'protocol';
 
 export function InsuredApp() {
   return <AppShell app={APP} role="insured" title="E-Rezept für Versicherte">{(session) => <Insured session={session} />}</AppShell>;
@@ -28,13 +30,14 @@ function Insured({ session }: { session: Session }) {
   return (
     <>
       <Nav<View>
-        views={[{ id: 'list', label: 'Meine Rezepte' }, { id: 'representative', label: 'Vertreterzugriff' }, { id: 'protocol', label: 'Zugriffsprotokoll' }]}
+        views={[{ id: 'list', label: 'Meine Rezepte' }, { id: 'representative', label: 'Vertreterzugriff' }, { id: 'billing', label: 'Abrechnungsinformationen' }, { id: 'protocol', label: 'Zugriffsprotokoll' }]}
         current={view}
         onChange={(v) => { setView(v); setDetail(undefined); }}
       />
       {view === 'list' && !detail && <PrescriptionList api={api} onOpen={setDetail} />}
       {view === 'list' && detail && <PrescriptionDetail api={api} session={session} taskId={detail} onBack={() => setDetail(undefined)} />}
       {view === 'representative' && <Representative api={api} />}
+      {view === 'billing' && <Billing api={api} session={session} />}
       {view === 'protocol' && <Protocol api={api} />}
     </>
   );
@@ -399,6 +402,74 @@ function Protocol({ api }: { api: Api }) {
         ))}
       </ul>
       {next && loaded && <button type="button" onClick={() => load(next)}>Weitere Einträge laden</button>}
+    </section>
+  );
+}
+
+/**
+ * PKV billing information: with the consent (CHARGCONS) the Fachdienst keeps the pharmacy's billing data for the
+ * insurer; revoking it deletes all of them. GKV insured have nothing to bill themselves.
+ */
+function Billing({ api, session }: { api: Api; session: Session }) {
+  const [consent, setConsent] = useState<Consent | null>();
+  const [items, setItems] = useState<ChargeItemSummary[]>([]);
+  const [confirming, setConfirming] = useState(false);
+  const [error, setError] = useState<string>();
+  const load = useCallback(async () => {
+    setError(undefined);
+    try {
+      const [c, i] = await Promise.all([api.fhir<Bundle>('GET', 'Consent'), api.fhir<Bundle>('GET', 'ChargeItem')]);
+      setConsent(resourcesOf<Consent>(c.body, 'Consent')[0] ?? null);
+      setItems(resourcesOf<ChargeItem>(i.body, 'ChargeItem').map(summarizeChargeItem));
+    } catch (e) {
+      setError(errorText(e));
+    }
+  }, [api]);
+  useEffect(() => { void load(); }, [load]);
+  const act = async (what: () => Promise<unknown>) => {
+    setError(undefined);
+    try {
+      await what();
+      setConfirming(false);
+      await load();
+    } catch (e) {
+      setError(errorText(e));
+    }
+  };
+  const give = () => act(() => api.fhir('POST', 'Consent', { body: chargconsConsent(session.idNummer) }));
+  const revoke = () => act(() => api.fhir('DELETE', 'Consent?category=CHARGCONS'));
+  const remove = (id: string) => act(() => api.fhir('DELETE', `ChargeItem/${id}`));
+  const marks = (s: ChargeItemSummary) => [s.marks.insuranceProvider && 'an Versicherung', s.marks.subsidy && 'an Beihilfe', s.marks.taxOffice && 'für Steuer'].filter(Boolean).join(', ');
+  return (
+    <section className="card" aria-labelledby="bill-h">
+      <h2 id="bill-h">Abrechnungsinformationen (Privatversicherte)</h2>
+      <p>Mit Ihrer Einwilligung speichert der Fachdienst die Abrechnungsdaten Ihrer Apotheke, damit Sie die Kosten bei Ihrer privaten Krankenversicherung einreichen können. Gesetzlich Versicherte brauchen das nicht.</p>
+      {error && <Notice kind="error">{error}</Notice>}
+      {consent === null && <button type="button" onClick={give}>Einwilligung erteilen</button>}
+      {consent && (
+        <>
+          <Notice kind="success">Einwilligung erteilt{consent.dateTime ? ` am ${germanDate(consent.dateTime)}` : ''}.</Notice>
+          {!confirming && <button type="button" className="danger" onClick={() => setConfirming(true)}>Einwilligung widerrufen</button>}
+          {confirming && (
+            <div role="group" aria-label="Widerruf bestätigen">
+              <p><strong>Wirklich widerrufen?</strong> Alle gespeicherten Abrechnungsinformationen werden gelöscht.</p>
+              <button type="button" className="danger" onClick={revoke}>Ja, widerrufen und löschen</button>{' '}
+              <button type="button" className="secondary" onClick={() => setConfirming(false)}>Abbrechen</button>
+            </div>
+          )}
+        </>
+      )}
+      {consent && items.length === 0 && <p>Keine Abrechnungsinformationen gespeichert.</p>}
+      {items.length > 0 && (
+        <ul className="plain" aria-label="Abrechnungsinformationen">
+          {items.map((s) => (
+            <li key={s.id} data-charge-item={s.id}>
+              Rezept {s.prescriptionId ?? s.id}{s.enteredDate ? `, abgegeben am ${germanDate(s.enteredDate)}` : ''}{marks(s) ? ` (${marks(s)})` : ''}{' '}
+              <button type="button" className="secondary" onClick={() => remove(s.id)} aria-label={`Abrechnungsinformation zu Rezept ${s.prescriptionId ?? s.id} löschen`}>Löschen</button>
+            </li>
+          ))}
+        </ul>
+      )}
     </section>
   );
 }
