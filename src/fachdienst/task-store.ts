@@ -93,6 +93,21 @@ const AUDIT_COLUMN_TYPES: Record<string, string> = {
   id: 'text', kvnr: 'text', prescription_id: 'text', recorded: 'timestamptz', action: 'text', kind: 'text', resource: 'jsonb',
 };
 
+const DISPENSE_COLUMN_TYPES: Record<string, string> = {
+  prescription_id: 'text', seq: 'integer', id: 'text', kvnr: 'text', performer: 'text', when_handed_over: 'text',
+  when_prepared: 'text', resource: 'jsonb', medication: 'jsonb',
+};
+const DISPENSE_COLUMNS = Object.keys(DISPENSE_COLUMN_TYPES);
+
+/** Thrown by lockedTx: the optimistic decision needs the row lock (it writes with `tx`). */
+const LOCK_NEEDED = Symbol('lock needed');
+
+/** In an updateTaskOptimistic decision: the transaction to write with, or (without one) a retry under the row lock. */
+export function lockedTx(tx: Tx | undefined): Tx {
+  if (!tx) throw LOCK_NEEDED;
+  return tx;
+}
+
 export interface DispenseRecord {
   prescriptionId: string;
   seq: number;
@@ -199,31 +214,45 @@ export class TaskStore {
 
   /**
    * The same decision without a transaction when nobody else touches the Task: `fn` decides on a plain read
-   * (`seen`, or read here), then one statement applies the patch and stores the AuditEvent only if the Task is
-   * still as read (status and lastModified). If it changed meanwhile, the decision is taken again under the row
-   * lock (updateTask), so the outcome is the same as with locking: of parallel $accept exactly one wins.
-   * Two round trips instead of five. `fn` must not write anything itself.
+   * (`seen`, or read here), then one statement applies the patch, inserts the dispense rows and stores the
+   * AuditEvent only if the Task is still as read (status and lastModified). If it changed meanwhile, the decision is
+   * taken again under the row lock (updateTask), so the outcome is the same as with locking: of parallel $accept
+   * exactly one wins. Two round trips instead of five. Without the lock `fn` gets no `tx` and must not write; when
+   * it needs to (rare paths), `lockedTx(tx)` sends the decision to the locked path.
    */
   async updateTaskOptimistic<T>(
     id: string,
-    fn: (task: TaskRecord) => Promise<{ patch: Partial<TaskRecord>; audit: AuditInput; result: T }>,
+    fn: (task: TaskRecord, tx?: Tx) => Promise<TaskDecision<T> & { patch: Partial<TaskRecord>; audit: AuditInput }>,
     seen?: TaskRecord,
   ): Promise<T> {
     const task = seen ?? (await this.getTask(id));
     if (!task) throw notFound(`Task ${id} nicht gefunden`);
-    const decision = await fn(task);
-    if (await this.writeIfUnchanged(task, decision.patch, decision.audit)) return decision.result;
-    return this.updateTask(id, (locked) => fn(locked));
+    let decision;
+    try {
+      decision = await fn(task);
+    } catch (err) {
+      if (err === LOCK_NEEDED) return this.updateTask(id, fn);
+      throw err;
+    }
+    if (await this.writeIfUnchanged(task, decision)) return decision.result;
+    return this.updateTask(id, fn);
   }
 
-  /** UPDATE … WHERE unchanged, and the AuditEvent inserted from its result: both or nothing, in one statement. */
-  private async writeIfUnchanged(seen: TaskRecord, patch: Partial<TaskRecord>, audit: AuditInput): Promise<boolean> {
-    const row = auditRow(audit);
+  /** UPDATE … WHERE unchanged, and the dispense rows and AuditEvent inserted only with it: all or nothing, one statement. */
+  private async writeIfUnchanged(seen: TaskRecord, decision: { patch: Partial<TaskRecord>; audit: AuditInput; insertDispenses?: TaskDecision<unknown>['insertDispenses'] }): Promise<boolean> {
+    const row = auditRow(decision.audit);
     const columns = Object.keys(row);
-    const inserted = await this.db
-      .with('task_update', (db) => db.updateTable('fachdienst_task').set(toColumns(patch))
+    let q = this.db
+      .with('task_update', (db) => db.updateTable('fachdienst_task').set(toColumns(decision.patch))
         .where('id', '=', seen.id).where('status', '=', seen.status).where('last_modified', '=', seen.lastModified)
-        .returning('id'))
+        .returning('id'));
+    if (decision.insertDispenses?.length) {
+      const rows = dispenseRows(seen.id, decision.insertDispenses);
+      const values = rows.map((r) => sql`(${sql.join(DISPENSE_COLUMNS.map((c) => sql`cast(${r[c]} as ${sql.raw(DISPENSE_COLUMN_TYPES[c])})`))})`);
+      q = q.with('dispense_insert', (db) => db.insertInto('fachdienst_medication_dispense').columns(DISPENSE_COLUMNS)
+        .expression(sql`select * from (values ${sql.join(values)}) as v where exists (select 1 from task_update)`));
+    }
+    const inserted = await q
       .insertInto('fachdienst_audit_event')
       .columns(columns)
       .expression((eb) => eb.selectFrom('task_update').select(columns.map((c) => sql`cast(${row[c]} as ${sql.raw(AUDIT_COLUMN_TYPES[c])})`.as(c))))

@@ -6,7 +6,7 @@ import type { Parameters } from '../../fhir/types.ts';
 import { requireRole } from '../auth.ts';
 import { assertSecret, secretOf, taskIdOf, type FachdienstContext } from '../context.ts';
 import { buildReceipt } from '../receipt.ts';
-import type { TaskRecord } from '../task-store.ts';
+import { lockedTx, type TaskRecord } from '../task-store.ts';
 import { OPERATION_ROLES, assertTransition } from '../task-state.ts';
 import { dispensesOf } from './dispense-input.ts';
 
@@ -20,7 +20,8 @@ export function registerClose(app: FastifyInstance, ctx: FachdienstContext): voi
     const secret = secretOf(request);
     const now = ctx.now();
     const body = request.body as Parameters | undefined;
-    const receipt = await ctx.store.updateTask(id, async (task, tx) => {
+    // Decided on a plain read, written in one statement if the Task is unchanged (else again under the row lock).
+    const receipt = await ctx.store.updateTaskOptimistic(id, async (task, tx) => {
       if (task.status === 'cancelled') throw gone('Task has already been deleted');
       assertTransition('close', task.status, caller.role, task.flowType);
       assertSecret(task, secret);
@@ -29,10 +30,10 @@ export function registerClose(app: FastifyInstance, ctx: FachdienstContext): voi
       let insertDispenses: typeof dispenses | undefined;
       if (dispenses.length > 0) {
         // rows exist exactly when lastMedicationDispense is set ($dispense sets it, $reject/$abort delete and clear it)
-        if (task.lastMedicationDispense) await ctx.store.replaceDispenses(tx, id, dispenses);
+        if (task.lastMedicationDispense) await ctx.store.replaceDispenses(lockedTx(tx), id, dispenses);
         else insertDispenses = dispenses;
         patch.lastMedicationDispense = now;
-      } else if ((await ctx.store.countDispenses(tx, id)) === 0) {
+      } else if ((await ctx.store.countDispenses(lockedTx(tx), id)) === 0) {
         throw forbidden(NO_DISPENSE_TEXT);
       }
       const built = await buildReceipt(ctx, { task, beneficiary: caller.id, closedAt: now });
