@@ -207,7 +207,7 @@ async function floor(database: Database, idp: Idp, n: number): Promise<number> {
         audit: { kind: 'accept', kvnr, prescriptionId: t.id, recorded: now, baseUrl: '' },
         result: undefined,
       }));
-      await store.updateTask(id, async (t) => {
+      await store.updateTaskOptimistic(id, async (t) => {
         const signature = signCades(receiptXml, fd, { signingTime: now });
         return {
           patch: { status: 'completed', closedAt: now, lastModified: now, receipt: { resourceType: 'Bundle', id: randomUUID(), signature: { data: signature.toString('base64') } } as Resource },
@@ -228,7 +228,10 @@ interface Row { engine: string; workers: number; http: HttpResult; floor: number
 const rows: Row[] = [];
 const root = mkdtempSync(join(tmpdir(), 'erx-bench-'));
 const idp = await startIdp(root);
-const postgres = await startTestPostgres();
+// Durable commits (fsync, synchronous_commit on) as in production. ERX_BENCH_PG_DURABLE=0 for the old test set-up.
+const postgres = await startTestPostgres({ durable: process.env.ERX_BENCH_PG_DURABLE !== '0' });
+/** ERX_BENCH_PG_TRANSPORT=tcp|socket: how the Fachdienst reaches the co-located PostgreSQL. */
+const pgUrl = postgres && (process.env.ERX_BENCH_PG_TRANSPORT === 'tcp' ? postgres.url : postgres.socketUrl);
 try {
   // PGlite: the embedded engine, one process.
   if (CASES.includes('pglite')) {
@@ -246,12 +249,12 @@ try {
   if (postgres) {
     let f = NaN;
     if (CASES.includes('floor')) {
-      const database = await openDatabase({ databaseUrl: postgres.url });
+      const database = await openDatabase({ databaseUrl: pgUrl! });
       f = await floor(database, idp, LIFECYCLES);
       await database.close();
     }
     for (const workers of [1, 2].filter((w) => CASES.includes(`pg${w}`))) {
-      const fdProcess = await startFachdienstProcess({ dataDir: root, idpUrl: idp.url, databaseUrl: postgres.url, workers, nodeOptions });
+      const fdProcess = await startFachdienstProcess({ dataDir: root, idpUrl: idp.url, databaseUrl: pgUrl!, workers, nodeOptions });
       const http = await lifecyclesOverHttp(fdProcess.url, idp, LIFECYCLES, fdProcess.child.pid);
       await fdProcess.stop();
       rows.push({ engine: 'PostgreSQL', workers, http, floor: f });

@@ -14,6 +14,8 @@ export const POSTGRES_SKIP_REASON = "postgres: no postgres binary found (install
 export interface TestPostgres {
   /** postgres://postgres@127.0.0.1:<port>/postgres (trust authentication). */
   url: string;
+  /** The same server through its Unix socket (`?host=<dir>`): what a co-located deployment uses. */
+  socketUrl: string;
   port: number;
   /** Stops the server, keeping its data (to test what clients see while the database is down). */
   pause(): Promise<void>;
@@ -74,8 +76,18 @@ process.on('exit', () => {
   for (const kill of running) kill();
 });
 
+export interface TestPostgresOptions {
+  /**
+   * Durable commits as in production (fsync, full_page_writes, synchronous_commit on): for benchmarks, whose
+   * figures must include the WAL flush of every commit. Default off: a throw-away test cluster needs no durability.
+   */
+  durable?: boolean;
+  /** Further server settings (`-c name=value`), e.g. shared_buffers. */
+  settings?: Record<string, string>;
+}
+
 /** Starts a fresh cluster (about 1 s), or returns undefined when PostgreSQL is not installed. */
-export async function startTestPostgres(): Promise<TestPostgres | undefined> {
+export async function startTestPostgres(options: TestPostgresOptions = {}): Promise<TestPostgres | undefined> {
   const bin = findPostgresBin();
   if (!bin) return undefined;
   const owner = clusterOwner();
@@ -95,8 +107,9 @@ export async function startTestPostgres(): Promise<TestPostgres | undefined> {
         else resolve();
       });
     });
-  // fsync off: a throw-away test cluster needs no durability.
-  const serverOptions = `-p ${port} -c listen_addresses=127.0.0.1 -k ${root} -c fsync=off -c full_page_writes=off -c synchronous_commit=off`;
+  const durability = options.durable ? '' : ' -c fsync=off -c full_page_writes=off -c synchronous_commit=off';
+  const extra = Object.entries(options.settings ?? {}).map(([name, value]) => ` -c ${name}=${value}`).join('');
+  const serverOptions = `-p ${port} -c listen_addresses=127.0.0.1 -k ${root}${durability}${extra}`;
   const start = () => run('pg_ctl', ['start', '-w', '-t', '30', '-D', dataDir, '-l', logFile, '-o', serverOptions]);
   const halt = (mode: 'fast' | 'immediate') => run('pg_ctl', ['stop', '-w', '-m', mode, '-D', dataDir]);
   const killNow = () => {
@@ -117,6 +130,7 @@ export async function startTestPostgres(): Promise<TestPostgres | undefined> {
   running.add(killNow);
   return {
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    socketUrl: `postgres://postgres@/postgres?host=${encodeURIComponent(root)}&port=${port}`,
     port,
     pause: () => halt('fast'),
     resume: start,
