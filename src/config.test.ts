@@ -37,3 +37,13 @@ test('bad values stop the start with a message naming the variable', () => {
   assert.throws(() => loadConfig({ ERX_LOG_LEVEL: 'loud' }), /ERX_LOG_LEVEL/);
   assert.throws(() => loadConfig({ ERX_PKI_CURVE: 'secp384r1' }), /ERX_PKI_CURVE/);
 });
+
+test('ERX_VSDM_KEY: base64 of 32 bytes, else a clear error; unset by default; ERX_ACCEPT_PN3 off by default', () => {
+  const key = Buffer.alloc(32, 7);
+  assert.deepEqual(loadConfig({ ERX_VSDM_KEY: key.toString('base64') }).vsdmKey, key);
+  assert.equal(loadConfig({}).vsdmKey, undefined);
+  assert.throws(() => loadConfig({ ERX_VSDM_KEY: Buffer.alloc(16).toString('base64') }), ConfigError);
+  assert.throws(() => loadConfig({ ERX_VSDM_KEY: 'not base64!' }), ConfigError);
+  assert.equal(loadConfig({}).acceptPn3, false);
+  assert.equal(loadConfig({ ERX_ACCEPT_PN3: '1' }).acceptPn3, true);
+});

@@ -42,6 +42,14 @@ export interface Config {
   rateLimitPerMinute: number;
   /** Curve of a newly created test PKI (ERX_PKI_CURVE): brainpool as in the TI (BP256R1 tokens), or P-256 (ES256). */
   pkiCurve: 'brainpoolP256r1' | 'P-256';
+  /**
+   * Key of the VSDM Prüfziffer, shared by the Konnektor's ReadVSD (which makes it) and the Fachdienst (which checks it
+   * on GET /Task?kvnr&hcv&pnw): ERX_VSDM_KEY, base64 of 32 bytes. Unset: in dev mode derived from the test PKI's eGK
+   * CA key (same for all services of one data directory), otherwise none (ReadVSD gives result 3, the Fachdienst refuses).
+   */
+  vsdmKey?: Buffer;
+  /** ERX_ACCEPT_PN3=1: the Fachdienst accepts a Prüfungsnachweis with result 3 (TI outage) and answers 202. */
+  acceptPn3: boolean;
 }
 
 export class ConfigError extends Error {
@@ -108,8 +116,15 @@ export function loadConfig(env: Env = process.env): Config {
   if (pkiCurve !== 'brainpoolP256r1' && pkiCurve !== 'P-256') {
     throw new ConfigError(`ERX_PKI_CURVE=${pkiCurve} is not one of brainpoolP256r1, P-256`);
   }
+  let vsdmKey: Buffer | undefined;
+  if (env.ERX_VSDM_KEY) {
+    vsdmKey = Buffer.from(env.ERX_VSDM_KEY, 'base64');
+    if (!/^[A-Za-z0-9+/]+={0,2}$/.test(env.ERX_VSDM_KEY) || vsdmKey.length !== 32) throw new ConfigError('ERX_VSDM_KEY must be base64 of 32 bytes');
+  }
   return {
     dev,
+    vsdmKey,
+    acceptPn3: parseBool(env, 'ERX_ACCEPT_PN3', false),
     demo: parseBool(env, 'ERX_DEMO', dev),
     pkiCurve,
     pinPrompt: parseBool(env, 'ERX_PIN_PROMPT', false),

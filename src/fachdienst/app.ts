@@ -21,6 +21,7 @@ import { registerClose } from './operations/close.ts';
 import { registerAbort } from './operations/abort.ts';
 import { registerGetTask } from './operations/get-task.ts';
 import { registerGetTasks } from './operations/get-tasks.ts';
+import type { EgkOptions } from './operations/get-tasks-egk.ts';
 import { registerMedicationDispense } from './operations/medication-dispense.ts';
 import { registerCommunication } from './operations/communication.ts';
 import { registerConsent } from './operations/consent.ts';
@@ -47,6 +48,8 @@ export interface FachdienstOptions {
   baseUrl?: string | (() => string);
   logger?: FastifyServerOptions['logger'];
   rateLimitPerMinute?: number;
+  /** The pharmacy's GET /Task?kvnr&hcv&pnw: VSDM key shared with the Konnektor, PN3 acceptance. */
+  egk?: EgkOptions;
 }
 
 export function createContext(options: FachdienstOptions): FachdienstContext {
@@ -60,6 +63,7 @@ export function createContext(options: FachdienstOptions): FachdienstContext {
     signer: options.signer,
     verifyQes: options.verifyQes ?? createQesVerifier({ trust: options.trust, ocsp: options.ocsp }),
     version: FACHDIENST_VERSION,
+    egk: options.egk,
   };
 }
 

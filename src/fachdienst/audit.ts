@@ -12,7 +12,8 @@ export type AuditKind =
   | 'activate' | 'accept' | 'reject' | 'dispense' | 'close' | 'abort' | 'read-task' | 'read-dispense'
   | 'read-communication' | 'retention'
   | 'consent-create' | 'consent-read' | 'consent-delete'
-  | 'charge-item-create' | 'charge-item-read' | 'charge-item-update' | 'charge-item-delete';
+  | 'charge-item-create' | 'charge-item-read' | 'charge-item-update' | 'charge-item-delete'
+  | 'read-egk' | 'read-egk-pn3' | 'read-egk-failed';
 
 const TEXT_DE: Record<AuditKind, (agent: string, id: string) => string> = {
   activate: (a, id) => `${a} hat ein E-Rezept ${id} eingestellt`,
@@ -32,6 +33,9 @@ const TEXT_DE: Record<AuditKind, (agent: string, id: string) => string> = {
   'charge-item-read': (a, id) => `${a} hat Abrechnungsinformationen zum E-Rezept ${id} abgerufen`,
   'charge-item-update': (a, id) => `${a} hat Abrechnungsinformationen zum E-Rezept ${id} geändert`,
   'charge-item-delete': (a, id) => `${a} hat Abrechnungsinformationen zum E-Rezept ${id} gelöscht`,
+  'read-egk': (a) => `${a} hat mit Ihrer eGK die Liste Ihrer einlösbaren E-Rezepte abgerufen`,
+  'read-egk-pn3': (a) => `${a} hat mit Ihrer eGK die Liste Ihrer einlösbaren E-Rezepte abgerufen (ohne Online-Prüfung der Karte wegen einer Störung)`,
+  'read-egk-failed': (a) => `${a} wollte mit Ihrer eGK Ihre E-Rezepte abrufen; der Nachweis der Karte wurde nicht anerkannt`,
 };
 
 const TEXT_EN: Record<AuditKind, (agent: string, id: string) => string> = {
@@ -52,6 +56,9 @@ const TEXT_EN: Record<AuditKind, (agent: string, id: string) => string> = {
   'charge-item-read': (a, id) => `${a} retrieved billing information for the prescription ${id}`,
   'charge-item-update': (a, id) => `${a} changed billing information for the prescription ${id}`,
   'charge-item-delete': (a, id) => `${a} deleted billing information for the prescription ${id}`,
+  'read-egk': (a) => `${a} retrieved the list of your redeemable prescriptions with your health card`,
+  'read-egk-pn3': (a) => `${a} retrieved the list of your redeemable prescriptions with your health card (no online check of the card due to an outage)`,
+  'read-egk-failed': (a) => `${a} tried to retrieve your prescriptions with your health card; the card's proof was not accepted`,
 };
 
 export type AuditLanguage = 'de' | 'en';
@@ -82,10 +89,13 @@ const ACTION_OF: Record<AuditKind, AuditAction> = {
   'read-dispense': 'R', 'read-communication': 'R', retention: 'D',
   'consent-create': 'C', 'consent-read': 'R', 'consent-delete': 'D',
   'charge-item-create': 'C', 'charge-item-read': 'R', 'charge-item-update': 'U', 'charge-item-delete': 'D',
+  'read-egk': 'R', 'read-egk-pn3': 'R', 'read-egk-failed': 'R',
 };
 
 /** The resource an event is about: the Task, or for PKV billing the ChargeItem (same id) or the insured's Consent. */
 function entityOf(input: AuditInput): { reference: string; id: string; prescriptionId?: string } {
+  // The eGK list is about all of the insured's Tasks, no single one.
+  if (input.kind.startsWith('read-egk')) return { reference: `${input.baseUrl}/Task`, id: 'Task' };
   if (input.kind.startsWith('consent-')) return { reference: `${input.baseUrl}/Consent/CHARGCONS-${input.kvnr}`, id: `CHARGCONS-${input.kvnr}` };
   const type = input.kind.startsWith('charge-item-') ? 'ChargeItem' : 'Task';
   const id = input.prescriptionId ?? '';

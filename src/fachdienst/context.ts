@@ -5,6 +5,7 @@ import type { KeyAndCert } from '../crypto/pki.ts';
 import { forbidden, notFound } from '../fhir/errors.ts';
 import { parsePrescriptionId, secretsEqual } from '../fhir/identifiers.ts';
 import type { TaskStore, TaskRecord } from './task-store.ts';
+import type { EgkOptions } from './operations/get-tasks-egk.ts';
 
 /** A verified QES: the signed content and who signed when. */
 export interface VerifiedQes {
@@ -29,6 +30,8 @@ export interface FachdienstContext {
   signer: KeyAndCert;
   verifyQes: QesVerifier;
   version: string;
+  /** GET /Task with the eGK (operations/get-tasks-egk.ts): VSDM key, PN3 acceptance. */
+  egk?: EgkOptions;
 }
 
 /** PrescriptionID from the URL path; format or checksum wrong -> 404 (FD ErpRequestHandler parseId). */

@@ -6,7 +6,7 @@ import { forEachEngine } from '../storage/test-postgres.ts';
 import { identityById } from '../seed/identities.ts';
 import { chargconsConsent } from '../insured/billing.ts';
 import {
-  acceptedTask, activateParameters, call, completedTask, createParameters, createTask, createWorld, dispenseParameters, readyTask,
+  acceptedTask, activateParameters, call, completedTask, createParameters, createTask, createWorld, dispenseParameters, egkQuery, readyTask,
   signedPrescription, type TaskHandle, type Who, type World,
 } from './testing.ts';
 
@@ -51,7 +51,13 @@ const ROWS: Record<string, Row> = {
   'GET /Task': {
     setup: async () => undefined,
     run: async (w, who) => (await call(w, who, 'GET', '/Task')).status,
-    expected: [403, 403, 403, 200],
+    // pharmacy: only with the eGK's proof, whose first check is the kvnr parameter (455)
+    expected: [403, 455, 403, 200],
+  },
+  'GET /Task?kvnr&hcv&pnw (eGK in the pharmacy)': {
+    setup: (w) => readyTask(w),
+    run: async (w, who) => (await call(w, who, 'GET', `/Task?${egkQuery(w, 'insured')}`)).status,
+    expected: [403, 200, 403, 403],
   },
   'GET /Task/{id} without Secret/AccessCode': {
     setup: (w) => readyTask(w),

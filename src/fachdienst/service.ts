@@ -2,6 +2,7 @@
 // against the IDP's published keys; QES revocation through the simulated TI's revocation registry.
 import { RevocationRegistry, createOcspChecker } from '../crypto/ocsp.ts';
 import { TrustStore } from '../crypto/trust.ts';
+import { deriveDevVsdmSecret } from '../crypto/vsdm.ts';
 import { createTokenVerifier } from '../idp/verify.ts';
 import { getDatabase, getPki } from '../cli/shared.ts';
 import type { ServiceDefinition } from '../cli/service.ts';
@@ -25,6 +26,7 @@ export const fachdienstService: ServiceDefinition = {
       signer: pki.fachdienst,
       baseUrl: () => baseUrl,
       rateLimitPerMinute: ctx.config.rateLimitPerMinute,
+      egk: { vsdmKey: ctx.config.vsdmKey ?? (ctx.config.dev ? deriveDevVsdmSecret(pki.cas.egk.key) : undefined), acceptPn3: ctx.config.acceptPn3 },
       // One JSON line per request (method, route, redacted URL, status, ms) and per failure; never a body.
       logger: ctx.config.logLevel === 'silent' ? false : { level: ctx.config.logLevel, base: { service: 'fachdienst', pid: process.pid } },
     });

@@ -127,6 +127,10 @@ export interface TaskQuery {
   authoredOn?: DateFilter[];
   lastModified?: DateFilter[];
   sort?: { field: 'authored_on' | 'last_modified'; descending: boolean };
+  /** Only these flowtypes (the pharmacy's eGK list: 160). */
+  flowTypes?: string[];
+  /** Only Tasks whose ExpiryDate (yyyy-mm-dd) is this day or later. */
+  expiresOnOrAfter?: string;
   offset: number;
   count: number;
 }
@@ -266,6 +270,8 @@ export class TaskStore {
       // drafts have no KVNR yet; cancelled Tasks are gone for the insured
       .where('status', 'not in', ['draft', 'cancelled']);
     if (q.status?.length) query = query.where('status', 'in', q.status);
+    if (q.flowTypes?.length) query = query.where('flow_type', 'in', q.flowTypes);
+    if (q.expiresOnOrAfter) query = query.where('expiry_date', '>=', q.expiresOnOrAfter);
     for (const f of q.authoredOn ?? []) query = query.where(dateCondition('authored_on', f));
     for (const f of q.lastModified ?? []) query = query.where(dateCondition('last_modified', f));
     const sort = q.sort ?? { field: 'authored_on', descending: false };

@@ -18,6 +18,44 @@ import { identityById, insured, payer, pharmacies, physician, practice, type Ide
 import { openDatabase, type Database } from '../storage/database.ts';
 import { buildFachdienst, type FachdienstOptions } from './app.ts';
 import { NS } from './task-resource.ts';
+import {
+  encodePruefungsnachweis, hcvToParam, makePruefzifferV1, makePruefzifferV2, vsdmKeyOf,
+} from '../crypto/vsdm.ts';
+import { hcvOf, vsdOf } from '../konnektor/vsd.ts';
+
+/** The VSDM key of the test world's Fachdienst (what the Konnektor's ReadVSD would share with it). */
+export const TEST_VSDM_KEY = Buffer.alloc(32, 0x42);
+
+export interface EgkProofOptions {
+  /** Prüfziffer version: 2 (VSDM++, with hcv, default) or 1 (HMAC). */
+  version?: 1 | 2;
+  /** When the card was checked; default the world's clock. */
+  issuedAt?: Date;
+  key?: Buffer;
+  /** Overrides of the URL parameters. */
+  kvnr?: string;
+  hcv?: string;
+  /** Changes the Prüfziffer bytes before encoding (tampering). */
+  tamper?: (pz: Buffer) => void;
+}
+
+/**
+ * `kvnr=&hcv=&pnw=` for GET /Task as a pharmacy's AVS sends them after ReadVSD of `who`'s eGK (the simulated
+ * Konnektor makes the same proof, src/konnektor/vsd.ts).
+ */
+export function egkQuery(world: World, who: Who, options: EgkProofOptions = {}): string {
+  const vsd = vsdOf(world.identity(who));
+  const hcv = hcvOf(vsd);
+  const issuedAt = options.issuedAt ?? world.clock.now;
+  const key = vsdmKeyOf(options.key ?? TEST_VSDM_KEY);
+  const pz = options.version === 1
+    ? makePruefzifferV1(key, { kvnr: vsd.Versicherten_ID, issuedAt })
+    : makePruefzifferV2(key, { kvnr: vsd.Versicherten_ID, issuedAt, hcv });
+  options.tamper?.(pz);
+  const pnw = encodePruefungsnachweis({ timestamp: issuedAt, result: '2', pz });
+  const params = new URLSearchParams({ kvnr: options.kvnr ?? vsd.Versicherten_ID, hcv: options.hcv ?? hcvToParam(hcv), pnw });
+  return params.toString();
+}
 
 const ISSUER = 'http://idp.test';
 export const BASE_URL = 'http://fd.test';
@@ -72,7 +110,7 @@ export interface World {
   close(): Promise<void>;
 }
 
-export interface WorldOptions { rateLimitPerMinute?: number; signer?: KeyAndCert; logger?: FachdienstOptions['logger'] }
+export interface WorldOptions { rateLimitPerMinute?: number; signer?: KeyAndCert; logger?: FachdienstOptions['logger']; egk?: FachdienstOptions['egk'] }
 
 export async function createWorld(database: Database, options: WorldOptions = {}): Promise<World> {
   const { pki, qes, fd, idp } = testPki();
@@ -103,6 +141,7 @@ export async function createWorld(database: Database, options: WorldOptions = {}
     baseUrl: BASE_URL,
     rateLimitPerMinute: options.rateLimitPerMinute ?? 0,
     logger: options.logger,
+    egk: options.egk ?? { vsdmKey: TEST_VSDM_KEY },
   });
   const tokens = new Map<Who, string>();
   return {

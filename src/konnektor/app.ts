@@ -1,5 +1,6 @@
 // HTTP JSON face of the simulated Konnektor. Paths name the Konnektor's services and operations
-// (EventService, CardService, CertificateService, SignatureService, AuthSignatureService), bodies use the XSD element names (Context, CardHandle, PinTyp,
+// (EventService, CardService, CertificateService, SignatureService, AuthSignatureService,
+// VSDService), bodies use the XSD element names (Context, CardHandle, PinTyp,
 // SignRequests…), so the mapping to the real SOAP interface is obvious. Errors: `{ error, message }` + status.
 // Also serves the test PKI's OCSP responder at /ocsp (the AIA URL written into the card certificates).
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
@@ -9,6 +10,7 @@ import { PIN_RETRIES, type CardStore, type PinType, type SmartCard } from './car
 import { ComfortSignatures, type ComfortConfig } from './comfort.ts';
 import { KonnektorError } from './errors.ts';
 import { checkContext, createSignatureService, type ExternalAuthenticateRequest, type SignDocumentRequest } from './signature.ts';
+import { createReadVsd, type ReadVsdRequest } from './vsd.ts';
 
 export interface KonnektorAppOptions {
   cards: CardStore;
@@ -22,6 +24,8 @@ export interface KonnektorAppOptions {
   /** Clock for the comfort timer and signingTime (tests). */
   now?: () => number;
   logger?: boolean;
+  /** VSDM Prüfziffer key shared with the Fachdienst (ReadVSD); without it ReadVSD proofs have result 3. */
+  vsdmKey?: Buffer;
 }
 
 const PIN_TYPES: PinType[] = ['PIN.CH', 'PIN.QES', 'PIN.SMC'];
@@ -161,6 +165,10 @@ export function createKonnektorApp(options: KonnektorAppOptions): FastifyInstanc
 
   // AuthSignatureService
   app.post('/AuthSignatureService/ExternalAuthenticate', async (request) => signatures.externalAuthenticate(body(request) as Partial<ExternalAuthenticateRequest>));
+
+  // VSDService: VSD of an eGK and the online check's Prüfungsnachweis (pharmacy: E-Rezepte with the eGK)
+  const readVsd = createReadVsd({ cards: options.cards, vsdmKey: options.vsdmKey, now: () => new Date(now()) });
+  app.post('/VSDService/ReadVSD', async (request) => readVsd(body(request) as ReadVsdRequest));
 
   // SignatureService
   app.post('/SignatureService/GetJobNumber', async (request) => {

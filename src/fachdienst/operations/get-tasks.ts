@@ -1,9 +1,10 @@
-// GET /Task: the insured's own Tasks (KVNR from the token), filtered by status / authored-on / modified, sorted,
+// GET /Task: the pharmacy's eGK variant in get-tasks-egk.ts. The insured's own Tasks (KVNR from the token), filtered by status / authored-on / modified, sorted,
 // paged with _count / __offset and a next link. No bundles, no receipts; no AccessCode for 169/209.
 import type { FastifyInstance } from 'fastify';
-import { badRequest } from '../../fhir/errors.ts';
+import { badRequest, forbidden } from '../../fhir/errors.ts';
 import { requireRole } from '../auth.ts';
 import type { FachdienstContext } from '../context.ts';
+import { getTasksWithEgk, isEgkQuery } from './get-tasks-egk.ts';
 import { pagingOf, parseDateFilter, queryValues, searchsetBundle } from '../search.ts';
 import { entry, renderTask } from '../task-resource.ts';
 import type { TaskQuery } from '../task-store.ts';
@@ -15,7 +16,10 @@ const SORT_FIELDS: Record<string, 'authored_on' | 'last_modified'> = { 'authored
 
 export function registerGetTasks(app: FastifyInstance, ctx: FachdienstContext): void {
   app.get('/Task', async (request, reply) => {
-    const caller = requireRole(request, ['insured']);
+    const caller = requireRole(request, ['insured', 'pharmacy']);
+    // The pharmacy lists an insured's Tasks only with the eGK's proof of presence; the insured never with one.
+    if (caller.role === 'pharmacy') return getTasksWithEgk(request, reply, ctx, caller);
+    if (isEgkQuery(request)) throw forbidden('Der Abruf mit eGK-Prüfungsnachweis (kvnr, hcv, pnw) ist Apotheken vorbehalten');
     const query: TaskQuery = { kvnr: caller.id, ...pagingOf(request, TASK_PAGE_SIZE) };
     const statuses = queryValues(request, 'status').flatMap((s) => s.split(','));
     for (const s of statuses) if (!TASK_STATUSES.includes(s as TaskStatus)) throw badRequest(`Ungültiger Status ${s}`);

@@ -30,6 +30,8 @@ export function capabilityStatement(ctx: FachdienstContext): CapabilityStatement
           searchParam: [
             { name: 'status', type: 'token' }, { name: 'authored-on', type: 'date' }, { name: 'modified', type: 'date' },
             { name: '_sort', type: 'string' }, { name: '_count', type: 'number' },
+            // the pharmacy's list with the eGK (VSDM proof of presence)
+            { name: 'kvnr', type: 'string' }, { name: 'hcv', type: 'string' }, { name: 'pnw', type: 'string' },
           ],
           operation: ['create', 'activate', 'accept', 'reject', 'dispense', 'close', 'abort'].map(OPERATION_DEF),
         },
