@@ -1,6 +1,6 @@
 // Browser journeys against the running platform (real Chromium via test/browser.ts): insured list -> detail ->
 // 2D code -> pharmacy accept/close -> insured sees dispense and protocol; representative access; DispReq
-// assignment; a flowtype 169 assignment by KIM. Screenshots go to test-output/screenshots/.
+// assignment; a flowtype 169 assignment by KIM; the pharmacy reads the insured's eGK instead of a code. Screenshots go to test-output/screenshots/.
 import { after, before, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { CHROMIUM_SKIP } from './browser.ts';
@@ -19,7 +19,7 @@ const JONAS = insured[1].id;
 const [GENDARMENMARKT, FRIEDRICHSTADT] = pharmacies;
 
 before(async () => {
-  platform = await startPlatform();
+  platform = await startPlatform({ konnektor: true });
   if (!platform) console.log(`# SKIP ${CHROMIUM_SKIP}`);
 });
 after(async () => {
@@ -273,4 +273,22 @@ test('PKV insured gives the billing consent, sees and deletes the pharmacy\'s bi
   const consents = await p.fhir('GET', '/Consent', weber.id);
   assert.equal(consents.total ?? consents.entry?.length ?? 0, 0);
   await page.context().close();
+});
+
+test('pharmacy: "eGK stecken" lists the insured\'s redeemable prescriptions through the Konnektor; one is accepted', async (t) => {
+  const p = world(t);
+  if (!p) return;
+  const rx = await p.prescribe({ patient: JONAS, medication: 'Sumatriptan-1a Pharma 100 mg Tabletten' });
+  const other = await p.prescribe({ patient: LISA, medication: 'Ibuprofen 400 mg Filmtabletten', pzn: '01016058' });
+  const pharmacy = await p.page('pharmacy', FRIEDRICHSTADT.id);
+  await pharmacy.getByLabel('Karte im Terminal am HV-Tisch').selectOption({ label: 'Jonas Müller' });
+  await pharmacy.getByRole('button', { name: 'eGK stecken' }).click();
+  const list = pharmacy.getByRole('list', { name: 'E-Rezepte der eGK' });
+  await list.getByText(`Rezept ${rx.id}`).waitFor();
+  assert.equal(await list.getByText(`Rezept ${other.id}`).count(), 0, 'only the card holder\'s prescriptions');
+  await screenshot(pharmacy, 'pharmacy-egk');
+  await checkAccessibility(pharmacy, 'pharmacy eGK');
+  await pharmacy.getByRole('button', { name: `Rezept ${rx.id} annehmen` }).click();
+  await pharmacy.locator(`section[data-task="${rx.id}"]`).getByText('Qualifizierte Signatur geprüft').waitFor();
+  await pharmacy.context().close();
 });

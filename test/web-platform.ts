@@ -49,6 +49,8 @@ export interface Platform {
 export interface PlatformOptions {
   /** Also the simulated Konnektor and the practice module (signing UI tests). */
   practice?: boolean;
+  /** The simulated Konnektor without the practice module (the pharmacy reads an eGK). */
+  konnektor?: boolean;
   /** More environment for loadConfig, e.g. ERX_PIN_PROMPT. */
   env?: Record<string, string>;
 }
@@ -74,7 +76,7 @@ export async function startPlatform(options: PlatformOptions = {}): Promise<Plat
   // The order of `erx start` (src/cli/services.ts): each service reads the URLs of those before it.
   const services = options.practice
     ? [idpService, konnektorService, vzdService, kimServiceDefinition, fachdienstService, practiceService, webService]
-    : [idpService, vzdService, kimServiceDefinition, fachdienstService, webService];
+    : [idpService, ...(options.konnektor ? [konnektorService] : []), vzdService, kimServiceDefinition, fachdienstService, webService];
   const platform = await startServices(config, services, quiet);
   const pki = await loadPki(join(dir, 'pki'));
   mkdirSync(SCREENSHOTS, { recursive: true });

@@ -23,7 +23,7 @@ export interface WebAppOptions {
   /** The built app (web/dist). */
   distDir: string;
   /** Base URLs, read per request (services started on port 0 publish theirs late). No practice: /api/practice is 503. */
-  urls: () => { fachdienst: string; vzd: string; idp: string; practice?: string };
+  urls: () => { fachdienst: string; vzd: string; idp: string; practice?: string; konnektor?: string };
   /** The KIM POP3 server the pharmacy inbox reads from. */
   pop3: () => { host: string; port: number };
   /** Verifies the bearer token for the endpoints that act on the caller's identity (KIM inbox, prescription check). */
@@ -266,6 +266,52 @@ export function buildWebApp(options: WebAppOptions): FastifyInstance {
       signer: { name: verified.identity.name, telematikId: verified.identity.telematikId },
       signingTime: verified.signingTime?.toISOString(),
       facts,
+    };
+  });
+
+  // ---- pharmacy: E-Rezepte with the insured's eGK (the pharmacy's Konnektor reads it, the Fachdienst checks the proof) --
+  async function konnektor<T>(operation: string, body: Record<string, unknown>): Promise<T> {
+    const base = options.urls().konnektor;
+    if (!base) throw new ApiError(503, 'Kein Konnektor eingerichtet');
+    const response = await doFetch(`${base}/${operation}`, {
+      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal: AbortSignal.timeout(UPSTREAM_TIMEOUT_MS),
+    });
+    const json = (await response.json().catch(() => ({}))) as T & { message?: string };
+    if (!response.ok) throw new ApiError(response.status === 404 ? 404 : 502, `Konnektor: ${json.message ?? response.status}`);
+    return json;
+  }
+  // The pharmacy's own Mandant at its Konnektor; the card terminal at the counter.
+  const konnektorContext = (telematikId: string) => ({ MandantId: telematikId.slice(0, 64), ClientSystemId: 'AVS', WorkplaceId: 'HV-Tisch-1' });
+
+  // Simulation: the eGKs an insured could hand over (the counter's terminal takes any of them).
+  app.get('/api/pharmacy/egk/cards', async (request) => {
+    const claims = await pharmacyCaller(request);
+    const { Cards } = await konnektor<{ Cards: { CardHandle: string; CardHolderName: string }[] }>('EventService/GetCards', { Context: konnektorContext(claims.idNummer), CardType: 'EGK' });
+    return Cards.map((c) => ({ handle: c.CardHandle, name: c.CardHolderName }));
+  });
+
+  app.post('/api/pharmacy/egk', async (request) => {
+    const claims = await pharmacyCaller(request);
+    const { cardHandle } = jsonBody(request);
+    if (typeof cardHandle !== 'string' || !/^[A-Za-z0-9-]{1,40}$/.test(cardHandle)) throw new ApiError(400, 'Bitte eine eGK wählen');
+    const context = konnektorContext(claims.idNummer);
+    const { Cards } = await konnektor<{ Cards: { CardHandle: string }[] }>('EventService/GetCards', { Context: context, CardType: 'SMC-B', TelematikId: claims.idNummer });
+    if (!Cards.length) throw new ApiError(404, 'Keine SMC-B dieser Apotheke im Konnektor');
+    const vsd = await konnektor<{ Versichertendaten: { Versicherten_ID: string; Vorname?: string; Nachname?: string }; Pruefungsnachweis?: string; Hcv: string }>(
+      'VSDService/ReadVSD', { Context: context, EhcHandle: cardHandle, HpcHandle: Cards[0].CardHandle, PerformOnlineCheck: true, ReadOnlineReceipt: true });
+    const kvnr = vsd.Versichertendaten.Versicherten_ID;
+    const query = new URLSearchParams({ kvnr, hcv: vsd.Hcv, pnw: vsd.Pruefungsnachweis ?? '' });
+    const response = await doFetch(`${options.urls().fachdienst}/Task?${query}`, {
+      headers: { authorization: bearer(request), accept: 'application/fhir+json' }, signal: AbortSignal.timeout(UPSTREAM_TIMEOUT_MS),
+    });
+    const body = (await response.json().catch(() => undefined)) as (Bundle & { issue?: { details?: { text?: string } }[] }) | undefined;
+    if (!response.ok) throw new ApiError(response.status, body?.issue?.[0]?.details?.text ?? `Fachdienst: Fehler ${response.status}`);
+    const tasks = (body?.entry ?? []).map((e) => e.resource as { id: string; authoredOn?: string; identifier?: { system?: string; value?: string }[] })
+      .map((t) => ({ taskId: t.id, accessCode: t.identifier?.find((i) => i.system?.endsWith('GEM_ERP_NS_AccessCode'))?.value, authoredOn: t.authoredOn }));
+    return {
+      insured: { name: [vsd.Versichertendaten.Vorname, vsd.Versichertendaten.Nachname].filter(Boolean).join(' '), kvnr },
+      offline: response.status === 202,
+      tasks,
     };
   });
 

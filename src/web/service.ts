@@ -16,7 +16,7 @@ export const webService: ServiceDefinition = {
     const app = buildWebApp({
       distDir,
       // Read per request: with port 0 the other services publish their real URLs into the shared config.
-      urls: () => ({ fachdienst: config.urls.fachdienst, vzd: config.urls.vzd, idp: config.urls.idp, practice: config.urls.practice }),
+      urls: () => ({ fachdienst: config.urls.fachdienst, vzd: config.urls.vzd, idp: config.urls.idp, practice: config.urls.practice, konnektor: config.urls.konnektor }),
       pop3: () => ({ host: config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host, port: config.ports.kim_pop3 }),
       tokenVerifier: createTokenVerifier({ idpUrl: config.urls.idp, trustAnchors: pki.trustList() }),
       trust: TrustStore.fromCertificates(pki.trustList()),

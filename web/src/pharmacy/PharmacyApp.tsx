@@ -1,4 +1,4 @@
-// The pharmacy: scan or paste a 2D code / token, accept, see the verified prescription, reject, record dispense
+// The pharmacy: scan or paste a 2D code / token or read the insured's eGK, accept, see the verified prescription, reject, record dispense
 // information, close and see the receipt; KIM inbox of direct assignments (169/209) and DispReq messages, answered
 // with a Reply.
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
@@ -70,10 +70,72 @@ function Pharmacy({ session }: { session: Session }) {
       <Nav<View> views={[{ id: 'accept', label: 'Rezept annehmen' }, { id: 'kim', label: 'KIM-Posteingang' }, { id: 'requests', label: 'Zuweisungen von Versicherten' }]} current={view} onChange={setView} />
       {error && <Notice kind="error">{error}</Notice>}
       {view === 'accept' && <ScanOrPaste onAccept={accept} />}
+      {view === 'accept' && <EgkReader api={api} onAccept={accept} />}
       {view === 'kim' && <KimInbox api={api} onAccept={accept} />}
       {view === 'requests' && <DispenseRequests api={api} onAccept={accept} />}
       {view === 'accept' && accepted.map((a) => <AcceptedPrescription key={a.token.taskId} api={api} session={session} item={a} update={(p) => update(a.token.taskId, p)} />)}
     </>
+  );
+}
+
+interface EgkResult {
+  insured: { name: string; kvnr: string };
+  offline: boolean;
+  tasks: { taskId: string; accessCode?: string; authoredOn?: string }[];
+}
+
+/** E-Rezepte with the insured's eGK: the counter's terminal reads it (ReadVSD), the Fachdienst lists what is redeemable. */
+function EgkReader({ api, onAccept }: { api: Api; onAccept: (t: ErezeptToken) => Promise<void> }) {
+  const [cards, setCards] = useState<{ handle: string; name: string }[]>();
+  const [card, setCard] = useState('');
+  const [result, setResult] = useState<EgkResult>();
+  const [error, setError] = useState<string>();
+  const [busy, setBusy] = useState(false);
+  useEffect(() => {
+    api.json<{ handle: string; name: string }[]>('GET', '/api/pharmacy/egk/cards')
+      .then((list) => { setCards(list); setCard(list[0]?.handle ?? ''); })
+      .catch((e) => setError(errorText(e)));
+  }, [api]);
+  const read = async () => {
+    setError(undefined);
+    setResult(undefined);
+    setBusy(true);
+    try {
+      setResult(await api.json<EgkResult>('POST', '/api/pharmacy/egk', { cardHandle: card }));
+    } catch (e) {
+      setError(errorText(e));
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <section className="card" aria-labelledby="egk-h">
+      <h2 id="egk-h">Mit der Gesundheitskarte (eGK)</h2>
+      {cards && cards.length > 0 && (
+        <form onSubmit={(e) => { e.preventDefault(); void read(); }}>
+          <Select label="Karte im Terminal am HV-Tisch" value={card} onChange={setCard} options={cards.map((c) => ({ value: c.handle, label: c.name }))} />
+          <button type="submit" disabled={busy || !card}>eGK stecken</button>
+        </form>
+      )}
+      {error && <Notice kind="error">{error}</Notice>}
+      {result && (
+        <>
+          <p>E-Rezepte von {result.insured.name}{result.offline ? ' (ohne Online-Prüfung der Karte)' : ''}:</p>
+          {result.tasks.length === 0 && <p>Keine einlösbaren E-Rezepte.</p>}
+          <ul className="plain" aria-label="E-Rezepte der eGK">
+            {result.tasks.map((t) => (
+              <li key={t.taskId}>Rezept {t.taskId} <small>({germanDate(t.authoredOn)})</small>{' '}
+                {t.accessCode && (
+                  <button type="button" aria-label={`Rezept ${t.taskId} annehmen`}
+                    onClick={() => onAccept({ taskId: t.taskId, accessCode: t.accessCode! })
+                      .then(() => setResult((r) => r && { ...r, tasks: r.tasks.filter((x) => x.taskId !== t.taskId) }))}>Annehmen</button>
+                )}
+              </li>
+            ))}
+          </ul>
+        </>
+      )}
+    </section>
   );
 }
 
