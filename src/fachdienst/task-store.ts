@@ -1,9 +1,9 @@
 // Persistence of Tasks and what hangs off them. Every state change runs in one transaction that first locks the
 // Task row (`SELECT … FOR UPDATE`), so concurrent operations on one Task are serialised: of 50 parallel $accept
 // exactly one sees `ready`. Nothing is acknowledged before its transaction committed.
-import { sql, type Kysely, type RawBuilder, type SqlBool, type Transaction } from 'kysely';
+import { CompiledQuery, sql, type Kysely, type RawBuilder, type SqlBool, type Transaction } from 'kysely';
 import type { Database } from '../storage/database.ts';
-import { formatPrescriptionId } from '../fhir/identifiers.ts';
+import { formatPrescriptionId, parsePrescriptionId } from '../fhir/identifiers.ts';
 import { notFound } from '../fhir/errors.ts';
 import type { Resource } from '../fhir/types.ts';
 import type { TaskStatus } from './task-state.ts';
@@ -108,6 +108,15 @@ export function lockedTx(tx: Tx | undefined): Tx {
   return tx;
 }
 
+const GET_TASK_SQL = 'select * from fachdienst_task where id = $1';
+const CREATE_TASK_SQL = `with s as (select nextval('fachdienst_prescription_seq') as n)
+insert into fachdienst_task (id, flow_type, status, access_code, authored_on, last_modified)
+select lpad(cast(cast($2 as bigint) as text), 3, '0') || '.' || substr(d, 1, 3) || '.' || substr(d, 4, 3) || '.' || substr(d, 7, 3)
+    || '.' || substr(d, 10, 3) || '.' || lpad(cast(98 - (cast($2 as bigint) * 1000000000000 + n) * 100 % 97 as text), 2, '0'),
+  $1, 'draft', $3, $4, $4
+from (select n, lpad(cast(n as text), 12, '0') as d from s where n < 1000000000000) as x
+returning *`;
+
 export interface DispenseRecord {
   prescriptionId: string;
   seq: number;
@@ -172,20 +181,27 @@ export class TaskStore {
     return this.database.db;
   }
 
-  /** A new draft Task with the next PrescriptionID of the sequence. */
+  /**
+   * A new draft Task with the next PrescriptionID of the sequence, in one statement: the ID is formatted in SQL
+   * (the checksum of formatPrescriptionId) and checked against formatPrescriptionId before it is handed out.
+   */
   async createTask(input: { flowType: string; accessCode: string; now: Date }): Promise<TaskRecord> {
-    const { rows } = await sql<{ seq: number | string }>`select nextval('fachdienst_prescription_seq') as seq`.execute(this.db);
-    const id = formatPrescriptionId(input.flowType, BigInt(rows[0].seq));
-    const record: Partial<TaskRecord> = {
-      id, flowType: input.flowType, status: 'draft', accessCode: input.accessCode, authoredOn: input.now, lastModified: input.now,
-    };
-    const row = await this.db.insertInto('fachdienst_task').values(toColumns(record)).returningAll().executeTakeFirstOrThrow();
-    return fromRow(row);
+    const { rows } = await this.db.executeQuery<Record<string, unknown>>(CompiledQuery.raw(CREATE_TASK_SQL, [
+      input.flowType, Number(input.flowType), input.accessCode, input.now,
+    ]));
+    if (rows.length !== 1) throw new RangeError('PrescriptionID sequence exhausted');
+    const task = fromRow(rows[0]);
+    const parsed = parsePrescriptionId(task.id);
+    if (!parsed || formatPrescriptionId(input.flowType, parsed.sequence) !== task.id) {
+      throw new Error(`PrescriptionID ${task.id} formatted by the database does not match formatPrescriptionId`);
+    }
+    return task;
   }
 
   async getTask(id: string, db: Kysely<any> = this.db): Promise<TaskRecord | undefined> {
-    const row = await db.selectFrom('fachdienst_task').selectAll().where('id', '=', id).executeTakeFirst();
-    return row ? fromRow(row) : undefined;
+    // Precompiled: the hottest read, no query building per request.
+    const { rows } = await db.executeQuery<Record<string, unknown>>(CompiledQuery.raw(GET_TASK_SQL, [id]));
+    return rows[0] ? fromRow(rows[0]) : undefined;
   }
 
   /**
@@ -242,27 +258,30 @@ export class TaskStore {
     return this.updateTask(id, fn);
   }
 
-  /** UPDATE … WHERE unchanged, and the dispense rows and AuditEvent inserted only with it: all or nothing, one statement. */
+  /**
+   * UPDATE … WHERE unchanged, and the dispense rows and AuditEvent inserted only with it: all or nothing, one
+   * statement. The SQL is put together here (no query builder on the hot path); columns come from COLUMNS and the
+   * type tables, every value is a parameter.
+   */
   private async writeIfUnchanged(seen: TaskRecord, decision: { patch: Partial<TaskRecord>; audit: AuditInput; insertDispenses?: TaskDecision<unknown>['insertDispenses'] }): Promise<boolean> {
-    const row = auditRow(decision.audit);
-    const columns = Object.keys(row);
-    let q = this.db
-      .with('task_update', (db) => db.updateTable('fachdienst_task').set(toColumns(decision.patch))
-        .where('id', '=', seen.id).where('status', '=', seen.status).where('last_modified', '=', seen.lastModified)
-        .returning('id'));
+    const values: unknown[] = [];
+    const param = (value: unknown) => {
+      values.push(value);
+      return `$${values.length}`;
+    };
+    const changes = toColumns(decision.patch);
+    const set = Object.keys(changes).map((c) => `"${c}" = ${param(changes[c])}`).join(', ');
+    let text = `with task_update as (update fachdienst_task set ${set} where id = ${param(seen.id)} and status = ${param(seen.status)} and last_modified = ${param(seen.lastModified)} returning id)`;
     if (decision.insertDispenses?.length) {
-      const rows = dispenseRows(seen.id, decision.insertDispenses);
-      const values = rows.map((r) => sql`(${sql.join(DISPENSE_COLUMNS.map((c) => sql`cast(${r[c]} as ${sql.raw(DISPENSE_COLUMN_TYPES[c])})`))})`);
-      q = q.with('dispense_insert', (db) => db.insertInto('fachdienst_medication_dispense').columns(DISPENSE_COLUMNS)
-        .expression(sql`select * from (values ${sql.join(values)}) as v where exists (select 1 from task_update)`));
+      const rows = dispenseRows(seen.id, decision.insertDispenses)
+        .map((r) => `(${DISPENSE_COLUMNS.map((c) => `cast(${param(r[c])} as ${DISPENSE_COLUMN_TYPES[c]})`).join(', ')})`);
+      text += `, dispense_insert as (insert into fachdienst_medication_dispense (${DISPENSE_COLUMNS.join(', ')}) select * from (values ${rows.join(', ')}) as v where exists (select 1 from task_update))`;
     }
-    const inserted = await q
-      .insertInto('fachdienst_audit_event')
-      .columns(columns)
-      .expression((eb) => eb.selectFrom('task_update').select(columns.map((c) => sql`cast(${row[c]} as ${sql.raw(AUDIT_COLUMN_TYPES[c])})`.as(c))))
-      .returning('id')
-      .execute();
-    return inserted.length === 1;
+    const audit = auditRow(decision.audit);
+    const columns = Object.keys(audit);
+    text += ` insert into fachdienst_audit_event (${columns.join(', ')}) select ${columns.map((c) => `cast(${param(audit[c])} as ${AUDIT_COLUMN_TYPES[c]})`).join(', ')} from task_update returning id`;
+    const { rows } = await this.db.executeQuery(CompiledQuery.raw(text, values));
+    return rows.length === 1;
   }
 
   async listTasks(q: TaskQuery): Promise<{ tasks: TaskRecord[]; more: boolean }> {
