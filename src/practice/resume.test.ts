@@ -16,6 +16,8 @@ forEachEngine('resume after a crash', (getDb) => {
       await world.app.inject({ method: 'GET', url: `/${TENANT}/TI?action=$processerp` });
       const done = (await world.store.getRequest(TENANT, requestId(bundle)))!;
       assert.equal(done.status, 'done');
+      const atFachdienst = await db.selectFrom('fachdienst_task').select('prescription_cms').where('id', '=', done.prescriptionId).executeTakeFirstOrThrow();
+      assert.ok(done.cms && Buffer.from(atFachdienst.prescription_cms).equals(done.cms), 'the stored CMS is byte for byte the one activated');
       // Roll the practice's view back to "signing, CMS stored": what a crash right after $activate leaves.
       await db.updateTable('practice_request').set({ status: 'signing', completed_at: null, claimed_at: new Date(0) })
         .where('tenant', '=', TENANT).where('id', '=', done.id).execute();

@@ -231,8 +231,8 @@ export class PracticeStore {
    */
   async saveSignatures(tenant: string, signed: { id: string; cms: Buffer; authoredOn: string }[]): Promise<void> {
     if (!signed.length) return;
-    // The CMS as hex text: PGlite's own bytea parameter encoding goes byte by byte through JS strings (~1 ms per CMS).
-    const values = sql.join(signed.map((s) => sql`(${s.id}::text, decode(${s.cms.toString('hex')}::text, 'hex'), ${s.authoredOn}::text)`));
+    // The CMS as base64 text: PGlite's own bytea parameter encoding goes byte by byte through JS strings (~1 ms per CMS).
+    const values = sql.join(signed.map((s) => sql`(${s.id}::text, decode(${s.cms.toString('base64')}::text, 'base64'), ${s.authoredOn}::text)`));
     await sql`update practice_request p set cms = v.cms, authored_on = v.day, claimed_at = now()
       from (values ${values}) as v(id, cms, day) where p.tenant = ${tenant} and p.id = v.id`.execute(this.db);
   }
@@ -285,9 +285,13 @@ export class PracticeStore {
   async completedPage(tenant: string, from: Date, to: Date, offset: number, limit: number): Promise<{ total: number; items: RequestSummary[] }> {
     const base = this.db.selectFrom('practice_request').where('tenant', '=', tenant)
       .where('status', 'in', ['activated', 'done', 'failed']).where('completed_at', '>=', from).where('completed_at', '<', to);
+    // The total with the page in one statement (a window count, taken before OFFSET/LIMIT); only a page past the end
+    // needs the count on its own.
+    const rows = await base.select(SUMMARY_COLUMNS).select(sql<number>`count(*) over ()`.as('total'))
+      .orderBy('completed_at').orderBy('id').offset(offset).limit(limit).execute();
+    if (rows.length) return { total: Number(rows[0].total), items: rows.map(toSummary) };
     const [{ n }] = await base.select((eb) => eb.fn.countAll<number>().as('n')).execute();
-    const rows = await base.select(SUMMARY_COLUMNS).orderBy('completed_at').orderBy('id').offset(offset).limit(limit).execute();
-    return { total: Number(n), items: rows.map(toSummary) };
+    return { total: Number(n), items: [] };
   }
 
   // Batches

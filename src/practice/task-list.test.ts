@@ -69,6 +69,7 @@ test('pages in signing order cover every signed request once; the pending one is
   const seen: string[] = [];
   for (const n of [1, 2, 3]) {
     const bundle = parseXml((await page(n)).body) as Bundle;
+    assert.equal(bundle.total, 23, `total on page ${n}`);
     seen.push(...(bundle.entry ?? []).map((e) => e.resource!.id!));
   }
   assert.equal(seen.length, 23);
