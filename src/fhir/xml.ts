@@ -172,7 +172,125 @@ function parser(maxDepth: number, captureMetaData: boolean): XMLParser {
 
 /** Parses a document that passed scanXml into fast-xml-parser's ordered node list. */
 export function parseOrdered(text: string, maxDepth: number, withPositions = false): XmlNode[] {
+  return (withPositions ? undefined : parseCommon(text)) ?? parseWithLibrary(text, maxDepth, withPositions);
+}
+
+/** fast-xml-parser itself (documents parseCommon leaves to it, positions, tests). */
+export function parseWithLibrary(text: string, maxDepth: number, withPositions = false): XmlNode[] {
   return parser(maxDepth + 1, withPositions).parse(text) as XmlNode[];
+}
+
+// The common case without fast-xml-parser: parsing was the largest part of the Fachdienst's CPU per $activate
+// (bench/lifecycle.ts), and most of fast-xml-parser's time goes to features FHIR documents do not use. parseCommon
+// builds exactly fast-xml-parser's output (with the options above) for documents that passed scanXml and have no
+// comments, CDATA, DOCTYPE, carriage returns or reserved property names; for anything else it answers undefined
+// and fast-xml-parser parses the document (xml-parse.test.ts compares both).
+const OPEN_NAME = new RegExp(`<(${NAME})`, 'y');
+const ATTRIBUTE = new RegExp(`\\s*(${NAME})\\s*=\\s*(?:"([^"]*)"|'([^']*)')`, 'y');
+const TAG_CLOSE = /\s*(\/?)>/y;
+const END_TAG_AT = new RegExp(`</(${NAME})\\s*>`, 'y');
+/** Names fast-xml-parser refuses or renames (prototype pollution guards): those documents go to it. */
+const RESERVED_NAMES = new Set(['__proto__', 'constructor', 'prototype', 'hasOwnProperty', 'toString', 'valueOf',
+  '__defineGetter__', '__defineSetter__', '__lookupGetter__', '__lookupSetter__', '#text', ':@']);
+
+function addText(children: XmlNode[], raw: string): void {
+  const text = raw.trim();
+  if (text.length > 0) children.push({ '#text': entityDecoder.decode(text) });
+}
+
+/** fast-xml-parser's output for the common documents, undefined for the rest (exported for xml-parse.test.ts). */
+export function parseCommon(text: string): XmlNode[] | undefined {
+  if (text.indexOf('\r') !== -1 || text.indexOf('<!') !== -1) return undefined;
+  const root: XmlNode[] = [];
+  const stack: XmlNode[][] = [];
+  let children = root;
+  let pos = text.charCodeAt(0) === 0xfeff ? 1 : 0;
+  for (;;) {
+    const lt = text.indexOf('<', pos);
+    if (lt === -1) return stack.length === 0 ? root : undefined;
+    if (stack.length > 0 && lt > pos) addText(children, text.slice(pos, lt));
+    const c1 = text.charCodeAt(lt + 1);
+    if (c1 === 47 /* / */) {
+      END_TAG_AT.lastIndex = lt;
+      if (!END_TAG_AT.exec(text) || stack.length === 0) return undefined;
+      children = stack.pop()!;
+      pos = END_TAG_AT.lastIndex;
+      continue;
+    }
+    if (c1 === 63 /* ? the XML declaration (scanXml allows no other) */) {
+      const end = text.indexOf('?>', lt + 2);
+      if (end === -1 || stack.length > 0 || root.length > 0) return undefined;
+      pos = end + 2;
+      continue;
+    }
+    OPEN_NAME.lastIndex = lt;
+    const open = OPEN_NAME.exec(text);
+    if (!open || RESERVED_NAMES.has(open[1]!)) return undefined;
+    const name = open[1]!;
+    let at = OPEN_NAME.lastIndex;
+    let attributes: XmlAttributes | undefined;
+    for (;;) {
+      ATTRIBUTE.lastIndex = at;
+      const a = ATTRIBUTE.exec(text);
+      if (!a) break;
+      if (RESERVED_NAMES.has(a[1]!)) return undefined;
+      (attributes ??= {})[a[1]!] = entityDecoder.decode((a[2] ?? a[3]!).trim());
+      at = ATTRIBUTE.lastIndex;
+    }
+    TAG_CLOSE.lastIndex = at;
+    const close = TAG_CLOSE.exec(text);
+    if (!close) return undefined;
+    pos = TAG_CLOSE.lastIndex;
+    const kids: XmlNode[] = [];
+    const node: XmlNode = { [name]: kids };
+    if (attributes) node[':@'] = attributes;
+    children.push(node);
+    const selfClosing = close[1] === '/';
+    if (name === 'div') {
+      // fast-xml-parser's stop node: the raw markup inside <div> as its one text child
+      if (stack.length === 0) return undefined;
+      if (selfClosing) {
+        kids.push({ '#text': '' });
+        continue;
+      }
+      const end = matchingEnd(text, pos);
+      if (end === undefined) return undefined;
+      kids.push({ '#text': text.slice(pos, end.start) });
+      pos = end.after;
+    } else if (!selfClosing) {
+      stack.push(children);
+      children = kids;
+    }
+  }
+}
+
+/** Start of the end tag closing the element whose content starts at `pos`, and the offset after it. */
+function matchingEnd(text: string, pos: number): { start: number; after: number } | undefined {
+  let depth = 1;
+  for (;;) {
+    const lt = text.indexOf('<', pos);
+    if (lt === -1) return undefined;
+    if (text.charCodeAt(lt + 1) === 47) {
+      END_TAG_AT.lastIndex = lt;
+      if (!END_TAG_AT.exec(text)) return undefined;
+      pos = END_TAG_AT.lastIndex;
+      if (--depth === 0) return { start: lt, after: pos };
+      continue;
+    }
+    OPEN_NAME.lastIndex = lt;
+    if (!OPEN_NAME.exec(text)) return undefined;
+    let at = OPEN_NAME.lastIndex;
+    for (;;) {
+      ATTRIBUTE.lastIndex = at;
+      if (!ATTRIBUTE.exec(text)) break;
+      at = ATTRIBUTE.lastIndex;
+    }
+    TAG_CLOSE.lastIndex = at;
+    const close = TAG_CLOSE.exec(text);
+    if (!close) return undefined;
+    pos = TAG_CLOSE.lastIndex;
+    if (close[1] !== '/') depth++;
+  }
 }
 
 const META = XMLParser.getMetaDataSymbol() as unknown as symbol;
