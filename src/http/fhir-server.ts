@@ -94,6 +94,9 @@ export function redactUrl(url: string): string {
   return `${url.slice(0, q)}${shown.length ? '?' + shown.map((k) => `${k}=…`).join('&') : ''}`;
 }
 
+/** Log levels at which the per-request info line is not written. */
+const QUIET_LEVELS = new Set(['warn', 'error', 'fatal', 'silent']);
+
 export interface FhirServerOptions {
   /** pino options, or false for no logging (tests). */
   logger?: FastifyServerOptions['logger'];
@@ -145,6 +148,8 @@ export function createFhirServer(options: FhirServerOptions = {}): FastifyInstan
   });
 
   app.addHook('onResponse', async (request, reply) => {
+    // Below level info (ERX_LOG_LEVEL=warn) the line is not built at all: redacting the URL costs per request.
+    if (QUIET_LEVELS.has(request.log.level)) return;
     request.log.info({
       method: request.method, route: request.routeOptions?.url, url: redactUrl(request.url), status: reply.statusCode,
       ms: Math.round(reply.elapsedTime * 10) / 10,
