@@ -109,6 +109,8 @@ export function lockedTx(tx: Tx | undefined): Tx {
 }
 
 const GET_TASK_SQL = 'select * from fachdienst_task where id = $1';
+/** The Task without the KBV bundle and the receipt (JSON of several KB that no state decision reads). */
+const GET_TASK_FOR_DECISION_SQL = `select ${Object.values(COLUMNS).filter((c) => c !== 'bundle' && c !== 'receipt').join(', ')} from fachdienst_task where id = $1`;
 const CREATE_TASK_SQL = `with s as (select nextval('fachdienst_prescription_seq') as n)
 insert into fachdienst_task (id, flow_type, status, access_code, authored_on, last_modified)
 select lpad(cast(cast($2 as bigint) as text), 3, '0') || '.' || substr(d, 1, 3) || '.' || substr(d, 4, 3) || '.' || substr(d, 7, 3)
@@ -204,6 +206,12 @@ export class TaskStore {
     return rows[0] ? fromRow(rows[0]) : undefined;
   }
 
+  /** getTask without `bundle` and `receipt` (null here): what updateTaskOptimistic's decisions see. */
+  private async getTaskForDecision(id: string): Promise<TaskRecord | undefined> {
+    const { rows } = await this.db.executeQuery<Record<string, unknown>>(CompiledQuery.raw(GET_TASK_FOR_DECISION_SQL, [id]));
+    return rows[0] ? fromRow(rows[0]) : undefined;
+  }
+
   /**
    * Locks the Task, lets `fn` check it and say what changes (it may write related rows with `tx`), writes the
    * change and the AuditEvent `fn` names, commits. A thrown error rolls everything back. 404 when the Task does not exist.
@@ -238,14 +246,15 @@ export class TaskStore {
    * AuditEvent only if the Task is still as read (status and lastModified). If it changed meanwhile, the decision is
    * taken again under the row lock (updateTask), so the outcome is the same as with locking: of parallel $accept
    * exactly one wins. Two round trips instead of five. Without the lock `fn` gets no `tx` and must not write; when
-   * it needs to (rare paths), `lockedTx(tx)` sends the decision to the locked path.
+   * it needs to (rare paths), `lockedTx(tx)` sends the decision to the locked path. Read here (no `seen`), the Task
+   * comes without `bundle` and `receipt` (null): decisions must not depend on them.
    */
   async updateTaskOptimistic<T>(
     id: string,
     fn: (task: TaskRecord, tx?: Tx) => Promise<TaskDecision<T> & { patch: Partial<TaskRecord>; audit: AuditInput }>,
     seen?: TaskRecord,
   ): Promise<T> {
-    const task = seen ?? (await this.getTask(id));
+    const task = seen ?? (await this.getTaskForDecision(id));
     if (!task) throw notFound(`Task ${id} nicht gefunden`);
     let decision;
     try {
