@@ -6,7 +6,12 @@
 // The physician's QES signing is the client's work (a card in reality): the Tasks are created first, their bundles
 // signed while no clock runs, then activated, accepted and closed. rate = lifecycles / (create time + rest time).
 // The load generator (this process) shares the machine's cores with the Fachdienst and PostgreSQL.
-// Run: node --import tsx bench/lifecycle.ts   (ERX_BENCH_LIFECYCLES=<n>, default 600; ERX_BENCH_CONCURRENCY, default 16)
+// PostgreSQL runs as in production: fsync, full_page_writes and synchronous_commit on (every acknowledged operation
+// is on disk), default memory settings (the data set fits shared_buffers); the Fachdienst reaches it through its
+// Unix socket, as a co-located deployment does.
+// Run: node --import tsx bench/lifecycle.ts   (ERX_BENCH_LIFECYCLES=<n>, default 600; ERX_BENCH_CONCURRENCY, default 16;
+// ERX_BENCH_CASES=pglite,pg1,pg2,floor; ERX_BENCH_PROFILE=<dir> for CPU profiles of the Fachdienst processes;
+// ERX_BENCH_PG_TRANSPORT=tcp for loopback TCP; ERX_BENCH_PG_DURABLE=0 for the throw-away test settings)
 import { Agent, request as httpRequest } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
