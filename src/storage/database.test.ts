@@ -112,4 +112,35 @@ forEachEngine('database', (getDb) => {
       ${Buffer.from('hi')}::bytea as b`.execute(getDb().db);
     assert.deepEqual(rows[0], { j: { k: ['v'] }, t: when, b: Buffer.from('hi') });
   });
+
+  test('parameters: booleans, numbers, arrays, a bytea with every byte value and a Buffer slice', async () => {
+    const every = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
+    const slice = Buffer.from('xxhixx').subarray(2, 4);
+    const { rows } = await sql<Record<string, unknown>>`select ${true}::boolean as yes, ${42}::int4 as n, ${['a', 'b"c', null]}::text[] as list,
+      ${every}::bytea as every, ${slice}::bytea as slice`.execute(getDb().db);
+    assert.deepEqual(rows[0], { yes: true, n: 42, list: ['a', 'b"c', null], every, slice: Buffer.from('hi') });
+  });
+
+  test('a repeated statement keeps working after it failed once and after the table changed', async () => {
+    const insert = (id: string) => notes().insertInto('notes').values({ id, body: 'x' }).execute();
+    await insert('repeat-1');
+    await assert.rejects(insert('repeat-1'), (err) => isUniqueViolation(err));
+    await insert('repeat-2');
+    const select = () => sql<Record<string, unknown>>`select * from notes where id = ${'repeat-1'}`.execute(getDb().db);
+    assert.deepEqual(Object.keys((await select()).rows[0]).sort(), ['body', 'id', 'n']);
+    await sql`alter table notes add column extra text`.execute(getDb().db);
+    try {
+      assert.deepEqual(Object.keys((await select()).rows[0]).sort(), ['body', 'extra', 'id', 'n']);
+    } finally {
+      await sql`alter table notes drop column extra`.execute(getDb().db);
+    }
+  });
+
+  test('the number of changed rows is reported for update and delete', async () => {
+    await notes().insertInto('notes').values([{ id: 'count-1', body: 'a' }, { id: 'count-2', body: 'b' }]).execute();
+    const updated = await notes().updateTable('notes').set({ n: 1 }).where('id', 'like', 'count-%').executeTakeFirst();
+    assert.equal(updated.numUpdatedRows, 2n);
+    const deleted = await notes().deleteFrom('notes').where('id', '=', 'count-1').executeTakeFirst();
+    assert.equal(deleted.numDeletedRows, 1n);
+  });
 });
