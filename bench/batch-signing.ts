@@ -1,8 +1,11 @@
 // Practice batch signing: time from 250 `$createerptask` calls to `Task?from&to` returning all 250 (through
 // `$processerp`: $create, one 250-document SignDocument call, $activate per request), against doing the same 250
 // directly at the Fachdienst ($create, the same batch signature, $activate) in the same run. In-process (inject)
-// on PGlite; target < 2 s. Run: node --import tsx bench/batch-signing.ts   (ERX_BENCH_REQUESTS, default 250)
-import { availableParallelism, loadavg } from 'node:os';
+// on PGlite with its data directory on disk, as `erx start` runs it (ERX_BENCH_PGLITE=memory for an in-memory
+// database); target < 2 s. Run: node --import tsx bench/batch-signing.ts   (ERX_BENCH_REQUESTS, default 250)
+import { mkdtempSync, rmSync } from 'node:fs';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { toXml, parseXml } from '../src/fhir/codec.ts';
 import { berlinDay } from '../src/fhir/kbv/dates.ts';
 import type { Bundle } from '../src/fhir/types.ts';
@@ -18,7 +21,9 @@ import { injectFetch } from '../src/idp/testing.ts';
 import { createKonnektorClient } from '../src/konnektor/client.ts';
 
 const N = Number(process.env.ERX_BENCH_REQUESTS ?? 250);
-const database = await openDatabase({ dataDir: ':memory:' });
+const inMemory = process.env.ERX_BENCH_PGLITE === 'memory';
+const dataDir = inMemory ? ':memory:' : mkdtempSync(join(tmpdir(), 'erx-bench-batch-'));
+const database = await openDatabase({ dataDir });
 const world = await createPracticeWorld(database);
 const tenant = { name: TENANT, practice, physician };
 
@@ -74,11 +79,12 @@ const d1 = performance.now();
 
 await world.close();
 await database.close();
+if (!inMemory) rmSync(dataDir, { recursive: true, force: true });
 
 const practiceMs = tListed - t0;
 const directMs = d1 - d0;
 const f = (ms: number) => `${ms.toFixed(0)} ms`;
-console.log(`\n${N} prescriptions, PGlite in memory, in-process (inject); load average ${loadavg()[0].toFixed(1)} on ${availableParallelism()} cores\n`);
+console.log(`\n${N} prescriptions, PGlite ${inMemory ? 'in memory' : 'on disk'}, in-process (inject); load average ${loadavg()[0].toFixed(1)} on ${availableParallelism()} cores\n`);
 console.log('| measurement | time | ratio |');
 console.log('| --- | --- | --- |');
 console.log(`| practice: ${N}× $createerptask | ${f(tCreated - t0)} | |`);
