@@ -6,6 +6,7 @@ import { sql } from 'kysely';
 import type { Database } from '../storage/database.ts';
 import { addDays, berlinDay } from '../fhir/kbv/dates.ts';
 import { buildAuditEvent } from './audit.ts';
+import { CHARGE_CHANGE_KINDS } from './operations/charge-change.ts';
 
 export interface RetentionPeriods {
   draftDays: number;
@@ -59,7 +60,8 @@ export async function runRetention(database: Database, options: RetentionOptions
       if (due.length === 0) return [];
       const list = due.map((r) => r.id as string);
       await tx.deleteFrom('fachdienst_medication_dispense').where('prescription_id', 'in', list).execute();
-      await tx.deleteFrom('fachdienst_communication').where('prescription_id', 'in', list).execute();
+      // messages about a ChargeItem (same id) live as long as the ChargeItem, not the Task
+      await tx.deleteFrom('fachdienst_communication').where('prescription_id', 'in', list).where('kind', 'not in', CHARGE_CHANGE_KINDS).execute();
       await tx.deleteFrom('fachdienst_task').where('id', 'in', list).execute();
       const byKvnr = new Map<string, string>();
       for (const r of due) if (r.kvnr) byKvnr.set(r.kvnr as string, r.id as string);

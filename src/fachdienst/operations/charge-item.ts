@@ -1,7 +1,8 @@
 // ChargeItem: PKV billing information (erp-api §1.2, gematik erp_chargeItem). After $close of a PKV Task (200/209)
 // the pharmacy posts the PKV dispense data it signed with its SMC-B; the Fachdienst stores it with its own copies of
 // the QES-signed prescription and the receipt, so the insured can hand all three to their insurer. Allowed only
-// while the insured's CHARGCONS consent exists; revoking the consent deletes the ChargeItems (consent.ts).
+// while the insured's CHARGCONS consent exists; revoking the consent deletes the ChargeItems (consent.ts). Deleting
+// one deletes the ChargChangeReq/Reply messages about it (charge-change.ts).
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { extractCadesContent } from '../../crypto/cades.ts';
@@ -15,6 +16,7 @@ import { accessCodeOf, assertSecret, queryParam, secretOf, taskIdOf, type Fachdi
 import { pagingOf, parseDateFilter, queryValues, searchsetBundle } from '../search.ts';
 import { NS, collectionBundle, entry, instant } from '../task-resource.ts';
 import { CHRG_PROFILE, MARKING_FLAG } from '../../insured/billing.ts';
+import { deleteChargeChangesOfChargeItem } from './charge-change.ts';
 
 export const CHARGE_ITEM_PAGE_SIZE = 50;
 const PKV_FLOWTYPES = ['200', '209'];
@@ -271,6 +273,7 @@ export function registerChargeItem(app: FastifyInstance, ctx: FachdienstContext)
       if (!row) throw notFound(`ChargeItem ${id} nicht gefunden`);
       if (row.kvnr !== caller.id) throw forbidden('Das ChargeItem gehört nicht zum Versicherten');
       await tx.deleteFrom('fachdienst_charge_item').where('id', '=', id).execute();
+      await deleteChargeChangesOfChargeItem(tx, id);
       await recordAudit(tx, { kind: 'charge-item-delete', kvnr: caller.id, prescriptionId: id, caller, recorded: now, baseUrl: ctx.baseUrl });
     });
     return reply.code(204).send();

@@ -1,5 +1,6 @@
 // POST/GET/DELETE /Communication: messages about a prescription between insured and pharmacy (DispReq, Reply),
-// between insured (Representative) and from the payer (DiGA). Who may send what to whom follows the FD's
+// between insured (Representative) and from the payer (DiGA), and about a PKV ChargeItem between the insured and the
+// pharmacy that provided it (ChargChangeReq/Reply, charge-change.ts). Who may send what to whom follows the FD's
 // CommunicationPostHandler (erp-api §8.2). The first GET by the recipient sets `received`.
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
@@ -13,9 +14,11 @@ import { pagingOf, parseDateFilter, queryValues, searchsetBundle } from '../sear
 import { NS, instant } from '../task-resource.ts';
 import type { TaskRecord } from '../task-store.ts';
 import { PROVIDER_STEERED_FLOWTYPES } from '../task-state.ts';
+import { chargeChangeKindOf, checkChargeChange, isChargeChange, type ChargeChangeKind } from './charge-change.ts';
 
-export type CommunicationKind = 'DispReq' | 'Reply' | 'Representative' | 'DiGA';
-const KINDS: CommunicationKind[] = ['DispReq', 'Reply', 'Representative', 'DiGA'];
+type TaskCommunicationKind = 'DispReq' | 'Reply' | 'Representative' | 'DiGA';
+export type CommunicationKind = TaskCommunicationKind | ChargeChangeKind;
+const KINDS: TaskCommunicationKind[] = ['DispReq', 'Reply', 'Representative', 'DiGA'];
 export const COMMUNICATION_PAGE_SIZE = 50;
 /** A_20229-01: at most 10 Representative messages per sender, recipient and Task. */
 export const MAX_REPRESENTATIVE_MESSAGES = 10;
@@ -25,6 +28,8 @@ const PROFILE_PREFIX = 'https://gematik.de/fhir/erp/StructureDefinition/GEM_ERP_
 export function kindOf(c: Communication): CommunicationKind {
   const profile = c.meta?.profile?.[0] ?? '';
   if (profile.startsWith(`${PROFILE_PREFIX}InfoReq`)) throw badRequest('Communication InfoReq wird nicht mehr unterstützt');
+  const chargeChange = chargeChangeKindOf(profile);
+  if (chargeChange) return chargeChange;
   const kind = KINDS.find((k) => profile.startsWith(`${PROFILE_PREFIX}${k}|`) || profile === `${PROFILE_PREFIX}${k}`);
   if (!kind) throw badRequest(`Unbekanntes Communication-Profil ${profile || '(keins)'}`);
   return kind;
@@ -83,7 +88,7 @@ interface PostContext {
   caller: Caller;
   request: FastifyRequest;
   task: TaskRecord;
-  kind: CommunicationKind;
+  kind: TaskCommunicationKind;
   recipient: string;
   accessCode?: string;
   payloadText?: string;
@@ -145,25 +150,41 @@ export function registerCommunication(app: FastifyInstance, ctx: FachdienstConte
     const body = request.body as Communication | undefined;
     if (body?.resourceType !== 'Communication') throw badRequest('Communication erwartet');
     const kind = kindOf(body);
-    const { taskId, accessCode } = basedOnOf(body);
-    const task = await ctx.store.getTask(taskId);
-    if (!task || task.status === 'cancelled') throw badRequest(`Task ${taskId} existiert nicht`);
-    const recipient = recipientOf(body);
-    await checkRules({ ctx, caller, request, task, kind, recipient, accessCode, payloadText: body.payload?.[0]?.contentString });
     const now = ctx.now();
-    const stored: Communication = {
-      ...body,
-      id: randomUUID(),
-      sent: instant(now),
-      sender: { identifier: identifierFor(caller.id) },
-      recipient: [{ identifier: identifierFor(recipient) }],
+    const stored = (recipient: string): Communication => {
+      const c: Communication = {
+        ...body,
+        id: randomUUID(),
+        sent: instant(now),
+        sender: { identifier: identifierFor(caller.id) },
+        recipient: [{ identifier: identifierFor(recipient) }],
+      };
+      delete c.received;
+      return c;
     };
-    delete stored.received;
-    await db().insertInto('fachdienst_communication').values({
-      id: stored.id, prescription_id: taskId, kind, sender: caller.id, recipient, sent: now, resource: JSON.stringify(stored),
-    }).execute();
-    reply.header('Location', `${ctx.baseUrl}/Communication/${stored.id}`);
-    return reply.fhir(stored, 201);
+    const row = (c: Communication, prescriptionId: string, recipient: string) => ({
+      id: c.id, prescription_id: prescriptionId, kind, sender: caller.id, recipient, sent: now, resource: JSON.stringify(c),
+    });
+    let sent: Communication;
+    if (isChargeChange(kind)) {
+      // checked and stored under a share lock on the ChargeItem, so deleting it cannot leave the message behind
+      sent = await ctx.store.database.transaction(async (tx) => {
+        const parties = await checkChargeChange(tx, caller, body, kind);
+        const c = { ...stored(parties.recipient), sender: { identifier: parties.senderIdentifier }, recipient: [{ identifier: parties.recipientIdentifier }] };
+        await tx.insertInto('fachdienst_communication').values(row(c, parties.chargeItemId, parties.recipient)).execute();
+        return c;
+      });
+    } else {
+      const { taskId, accessCode } = basedOnOf(body);
+      const task = await ctx.store.getTask(taskId);
+      if (!task || task.status === 'cancelled') throw badRequest(`Task ${taskId} existiert nicht`);
+      const recipient = recipientOf(body);
+      await checkRules({ ctx, caller, request, task, kind, recipient, accessCode, payloadText: body.payload?.[0]?.contentString });
+      sent = stored(recipient);
+      await db().insertInto('fachdienst_communication').values(row(sent, taskId, recipient)).execute();
+    }
+    reply.header('Location', `${ctx.baseUrl}/Communication/${sent.id}`);
+    return reply.fhir(sent, 201);
   });
 
   app.get('/Communication', async (request, reply) => {

@@ -1,6 +1,6 @@
 // POST/GET/DELETE /Consent: the PKV insured's consent (category CHARGCONS) that the Fachdienst may store their
 // billing information (ChargeItems). One per insured, id `CHARGCONS-<KVNR>`; revoking it deletes their ChargeItems
-// (erp-api §1.2, gematik erp_consent).
+// and the ChargChangeReq/Reply messages about them (erp-api §1.2, gematik erp_consent).
 import type { FastifyInstance } from 'fastify';
 import type { Kysely } from 'kysely';
 import { badRequest, conflict, forbidden, notFound } from '../../fhir/errors.ts';
@@ -11,6 +11,7 @@ import type { FachdienstContext } from '../context.ts';
 import { queryValues, searchsetBundle } from '../search.ts';
 import { NS, instant } from '../task-resource.ts';
 import { CHARGCONS, CHRG_PROFILE, CONSENT_TYPE_SYSTEM } from '../../insured/billing.ts';
+import { deleteChargeChangesOfInsured } from './charge-change.ts';
 
 /** KVNR systems a Consent's patient may carry: the PKV one, and the GKV one newer profiles use for everyone. */
 const KVNR_SYSTEMS = [NS.kvnr, 'http://fhir.de/sid/pkv/kvid-10'];
@@ -82,6 +83,7 @@ export function registerConsent(app: FastifyInstance, ctx: FachdienstContext): v
       if (rows.length === 0) return false;
       // without consent the Fachdienst may not keep the billing information
       await tx.deleteFrom('fachdienst_charge_item').where('kvnr', '=', caller.id).execute();
+      await deleteChargeChangesOfInsured(tx, caller.id);
       await recordAudit(tx, { kind: 'consent-delete', kvnr: caller.id, caller, recorded: now, baseUrl: ctx.baseUrl });
       return true;
     });
