@@ -69,4 +69,9 @@ test('resources, operations and search parameters cover the gematik RU Capabilit
   // PKV billing, with the profiles of the gematik examples
   assert.equal(ours.get('ChargeItem')?.profile, theirs.get('ChargeItem')?.profile);
   assert.equal(ours.get('Consent')?.profile, theirs.get('Consent')?.profile);
+  // PKV change requests: the ChargChangeReq/Reply Communication profiles as the gematik CapabilityStatement lists them
+  const supported = ours.get('Communication')?.supportedProfile ?? [];
+  const erpchrg = (theirs.get('Communication')?.supportedProfile ?? []).filter((p) => p.includes('/erpchrg/'));
+  assert.equal(erpchrg.length, 2);
+  for (const p of erpchrg) assert.ok(supported.includes(p), p);
 });

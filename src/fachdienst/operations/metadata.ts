@@ -1,5 +1,5 @@
 // GET /metadata: the CapabilityStatement (formats xml+json, Task operations, search parameters per resource,
-// PKV billing: ChargeItem and Consent).
+// PKV billing: ChargeItem, Consent and the ChargChange Communications).
 import type { FastifyInstance } from 'fastify';
 import type { CapabilityStatement } from '../../fhir/types.ts';
 import type { FachdienstContext } from '../context.ts';
@@ -38,7 +38,10 @@ export function capabilityStatement(ctx: FachdienstContext): CapabilityStatement
         {
           type: 'Communication',
           profile: 'http://hl7.org/fhir/StructureDefinition/Communication',
-          supportedProfile: ['DispReq', 'Reply', 'Representative', 'DiGA'].map((p) => PROFILE(`GEM_ERP_PR_Communication_${p}`)),
+          supportedProfile: [
+            ...['DispReq', 'Reply', 'Representative', 'DiGA'].map((p) => PROFILE(`GEM_ERP_PR_Communication_${p}`)),
+            ...['ChargChangeReq', 'ChargChangeReply'].map((p) => CHRG_PROFILE(`GEM_ERPCHRG_PR_Communication_${p}`)),
+          ],
           interaction: [{ code: 'create' }, { code: 'read' }, { code: 'delete' }, { code: 'search-type' }],
           searchParam: [
             { name: 'sent', type: 'date' }, { name: 'received', type: 'date' }, { name: 'sender', type: 'string' },
