@@ -5,12 +5,38 @@ import assert from 'node:assert/strict';
 import { forEachEngine } from '../storage/test-postgres.ts';
 import { identityById } from '../seed/identities.ts';
 import { chargconsConsent } from '../insured/billing.ts';
+import { signCades } from '../crypto/cades.ts';
+import type { KeyAndCert } from '../crypto/pki.ts';
+import { toXml } from '../fhir/codec.ts';
+import type { Bundle, ChargeItem } from '../fhir/types.ts';
+import { NS } from './task-resource.ts';
 import {
   acceptedTask, activateParameters, call, completedTask, createParameters, createTask, createWorld, dispenseParameters, egkQuery, readyTask,
   signedPrescription, type TaskHandle, type Who, type World,
 } from './testing.ts';
 
 const ROLES: Who[] = ['practice', 'pharmacy', 'payer', 'insured'];
+
+/** A ChargeItem with the PKV dispense data signed by the pharmacy's SMC-B (one certificate per world). */
+const smcbs = new WeakMap<World, KeyAndCert>();
+function signedChargeItem(w: World, t: TaskHandle): ChargeItem {
+  const pharmacy = w.identity('pharmacy');
+  let smcb = smcbs.get(w);
+  if (!smcb) {
+    smcb = w.pki.issue({ kind: 'smcb-osig', name: pharmacy.name, telematikId: pharmacy.telematikId, professionOID: '1.2.276.0.76.4.54' });
+    smcbs.set(w, smcb);
+  }
+  const bundle: Bundle = { resourceType: 'Bundle', id: crypto.randomUUID(), type: 'document', identifier: { system: NS.prescriptionId, value: t.id } };
+  const data = signCades(Buffer.from(toXml(bundle), 'utf8'), smcb, { signingTime: w.clock.now }).toString('base64');
+  return {
+    resourceType: 'ChargeItem',
+    contained: [{ resourceType: 'Binary', id: 'abgabedaten', contentType: 'application/pkcs7-mime', data }],
+    status: 'billable',
+    code: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/data-absent-reason', code: 'not-applicable' }] },
+    subject: { identifier: { system: 'http://fhir.de/sid/pkv/kvid-10', value: w.identity('pkv').kvnr } },
+    supportingInformation: [{ reference: '#abgabedaten', display: 'Binary' }],
+  };
+}
 
 interface Row {
   setup: (w: World) => Promise<TaskHandle | undefined>;
@@ -64,7 +90,16 @@ const ROWS: Record<string, Row> = {
     run: async (w, who, t) => (await call(w, who, 'GET', `/Task/${t.id}`)).status,
     expected: [403, 403, 403, 200],
   },
-  // PKV billing (POST /ChargeItem and the pharmacy's AccessCode read: operations/charge-item.test.ts)
+  // PKV billing (the pharmacy's AccessCode read and PUT: operations/charge-item.test.ts)
+  'POST /ChargeItem (completed PKV Task, consent given)': {
+    setup: async (w) => {
+      const consent = await call(w, 'pkv', 'POST', '/Consent', { body: chargconsConsent(w.identity('pkv').kvnr!) });
+      assert.ok(consent.status === 201 || consent.status === 409, JSON.stringify(consent.body));
+      return completedTask(w, '200');
+    },
+    run: async (w, who, t) => (await call(w, who, 'POST', `/ChargeItem?task=${t.id}&secret=${t.secret}`, { body: signedChargeItem(w, t) })).status,
+    expected: [403, 201, 403, 403],
+  },
   'POST /Consent': {
     setup: async () => undefined,
     run: async (w, who) => {
