@@ -74,3 +74,10 @@ test('comments, CDATA, carriage returns and reserved names are left to fast-xml-
     assert.equal(parseCommon(text), undefined, JSON.stringify(text));
   }
 });
+
+test('a document with thousands of distinct element names parses as with fast-xml-parser', () => {
+  // More names than parseCommon keeps node factories for: the rest take the computed-key path.
+  const names = Array.from({ length: 2500 }, (_, i) => `n${i}.x-y:z_${i}`);
+  const xml = `<Root xmlns="urn:x">${names.map((n, i) => `<${n} value="${i}"/>`).join('')}</Root>`;
+  sameAsLibrary(xml, 'many names');
+});
