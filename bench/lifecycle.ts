@@ -20,10 +20,10 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { signCades, verifyCades } from '../src/crypto/cades.ts';
+import { extractCadesContent, signCades, verifyCades } from '../src/crypto/cades.ts';
 import { RevocationRegistry, createOcspChecker } from '../src/crypto/ocsp.ts';
 import { TrustStore } from '../src/crypto/trust.ts';
-import { serializeFhir } from '../src/fhir/codec.ts';
+import { parseFhir, serializeFhir } from '../src/fhir/codec.ts';
 import { randomToken } from '../src/fhir/identifiers.ts';
 import { berlinDay } from '../src/fhir/kbv/dates.ts';
 import { NS } from '../src/fachdienst/task-resource.ts';
@@ -201,13 +201,15 @@ async function floor(database: Database, idp: Idp, n: number): Promise<number> {
       ids.push((await store.createTask({ flowType: '160', accessCode: randomToken(), now: new Date() })).id);
     });
     const ders = new Map(ids.map((id) => [id, Buffer.from(signPrescription(qesKey, id, '160'), 'base64')]));
+    // The KBV bundle as the Fachdienst stores it (parsing it is FHIR handling: done here, off the clock).
+    const bundles = new Map([...ders].map(([id, der]) => [id, parseFhir(extractCadesContent(der).toString('utf8'), 'xml')]));
     const restMs = await runConcurrently(ids, CONCURRENCY, async (id) => {
       const now = new Date();
       const der = ders.get(id)!;
       const qes = await verifyCades(der, { trust, ocsp, requireProfessionOIDs: ['1.2.276.0.76.4.30', '1.2.276.0.76.4.31'] });
       const seen = await store.getTask(id);
       await store.updateTaskOptimistic(id, async (t) => ({
-        patch: { status: 'ready', kvnr, prescriptionCms: der, prescriptionDigest: qes.messageDigest.toString('base64'), prescriptionBinaryId: randomUUID(), patientConfirmationId: randomUUID(), bundle: { resourceType: 'Bundle' } as Resource, lastModified: now },
+        patch: { status: 'ready', kvnr, prescriptionCms: der, prescriptionDigest: qes.messageDigest.toString('base64'), prescriptionBinaryId: randomUUID(), patientConfirmationId: randomUUID(), bundle: bundles.get(id)!, lastModified: now },
         audit: { kind: 'activate', kvnr, prescriptionId: t.id, recorded: now, baseUrl: '' },
         result: undefined,
       }), seen);
