@@ -121,4 +121,18 @@ export const fachdienstMigrations: Migration[] = [
         alter column bundle set compression lz4, alter column receipt set compression lz4`.execute(db);
     },
   },
+  {
+    // GET /Task with the eGK: failed KVNR / hcv comparisons per pharmacy (Telematik-ID, the distribution key here)
+    // and Berlin day (A_27446), in the database so every worker and a restarted Fachdienst count the same.
+    // Past days are deleted by the retention job.
+    name: '160_fachdienst_egk_failures',
+    async up(db) {
+      await sql`create table fachdienst_egk_failure (
+        telematik_id text not null,
+        day date not null,
+        failures integer not null,
+        primary key (telematik_id, day)
+      )`.execute(db);
+    },
+  },
 ];

@@ -6,8 +6,9 @@ import { gzipSync } from 'node:zlib';
 import { after, before, test } from 'node:test';
 import { encodePruefungsnachweis } from '../../crypto/vsdm.ts';
 import { forEachEngine } from '../../storage/test-postgres.ts';
+import { pharmacies, type Identity } from '../../seed/identities.ts';
 import {
-  acceptedTask, call, createWorld, egkQuery, identifierValue, readyTask, TEST_VSDM_KEY, type TaskHandle, type World,
+  acceptedTask, call, createWorld, egkQuery, identifierValue, readyTask, TEST_VSDM_KEY, type EgkProofOptions, type TaskHandle, type World,
 } from '../testing.ts';
 import { NS } from '../task-resource.ts';
 
@@ -21,7 +22,8 @@ forEachEngine('GET /Task with the eGK (pharmacy)', (getDb) => {
   let others: TaskHandle[];
   before(async () => {
     world = await createWorld(getDb());
-    // A second Fachdienst on the same data that accepts PN3 and locks a pharmacy after 3 failed comparisons.
+    // A second Fachdienst on the same data that accepts PN3 and locks a pharmacy after 3 failed comparisons (the
+    // counter is in the database: world's 2 failed comparisons of pharmacy count here too, pharmacy2 has none).
     lenient = await createWorld(getDb(), { egk: { vsdmKey: TEST_VSDM_KEY, acceptPn3: true, failuresPerDay: 3 } });
     own = [await readyTask(world), await readyTask(world)];
     others = [
@@ -156,5 +158,70 @@ forEachEngine('GET /Task with the eGK (pharmacy)', (getDb) => {
     const r = await call(world, 'pharmacy', 'GET', `/Task?${egkQuery(world, 'insured')}`);
     assert.equal(r.status, 200);
     assert.deepEqual(ids(r.body), []);
+  });
+});
+
+// The lock counter lives in the database: every Fachdienst process on it (cluster workers, a restarted one) counts
+// the same failures, and parallel failures all count.
+forEachEngine('GET /Task with the eGK: failure counter shared through the database', (getDb) => {
+  const worlds: World[] = [];
+  const open = async (failuresPerDay: number, sameClockAs?: World) => {
+    const w = await createWorld(getDb(), { egk: { vsdmKey: TEST_VSDM_KEY, failuresPerDay } });
+    if (sameClockAs) w.clock.now = sameClockAs.clock.now; // one Berlin day for all instances
+    worlds.push(w);
+    return w;
+  };
+  after(async () => {
+    for (const w of worlds) await w.close();
+  });
+  // Each test its own pharmacy: the block shares one database and today's counters.
+  const egk = async (world: World, pharmacy: Identity, options: EgkProofOptions = {}) => {
+    const authorization = `Bearer ${await world.tokenOf(pharmacy)}`;
+    return (await call(world, 'pharmacy', 'GET', `/Task?${egkQuery(world, 'insured', options)}`, { headers: { authorization } })).status;
+  };
+  const wrongKvnr = { kvnr: 'K220745670' };
+  const stored = async (pharmacy: Identity) => {
+    const rows = await getDb().db.selectFrom('fachdienst_egk_failure').select(['day', 'failures'])
+      .where('telematik_id', '=', pharmacy.telematikId!).execute();
+    return rows.map((r) => Number(r.failures));
+  };
+
+  test('the count survives a new Fachdienst instance on the same database (restart)', async () => {
+    const pharmacy = pharmacies[2];
+    const first = await open(2);
+    assert.equal(await egk(first, pharmacy, wrongKvnr), 456);
+    assert.equal(await egk(first, pharmacy, { hcv: 'AAAAAAA' }), 458);
+    await first.close();
+    worlds.splice(worlds.indexOf(first), 1);
+    const restarted = await open(2, first);
+    assert.equal(await egk(restarted, pharmacy), 423);
+    assert.equal(await egk(restarted, pharmacies[3]), 200, 'another pharmacy is not locked');
+  });
+
+  test('two instances on one database (cluster workers) share the count', async () => {
+    const pharmacy = pharmacies[4];
+    const a = await open(3);
+    const b = await open(3, a);
+    assert.equal(await egk(a, pharmacy, wrongKvnr), 456);
+    assert.equal(await egk(b, pharmacy, wrongKvnr), 456);
+    assert.equal(await egk(a, pharmacy), 200, '2 of 3');
+    assert.equal(await egk(b, pharmacy, wrongKvnr), 456);
+    assert.equal(await egk(a, pharmacy), 423);
+    assert.equal(await egk(b, pharmacy), 423);
+    assert.deepEqual(await stored(pharmacy), [3]);
+  });
+
+  test('N parallel failing requests on two instances count N', async () => {
+    const pharmacy = pharmacies[5];
+    const n = 12;
+    const a = await open(n);
+    const b = await open(n, a);
+    // Each request checks the lock before its own failure is counted, so all n get 456; a read-then-write
+    // counter would lose some of them and leave the pharmacy unlocked.
+    const statuses = await Promise.all(Array.from({ length: n }, (_, i) => egk(i % 2 ? a : b, pharmacy, wrongKvnr)));
+    assert.deepEqual(statuses, Array(n).fill(456));
+    assert.deepEqual(await stored(pharmacy), [n]);
+    assert.equal(await egk(a, pharmacy), 423);
+    assert.equal(await egk(b, pharmacy), 423);
   });
 });

@@ -5,6 +5,7 @@
 // day lock 423, kvnr 455, hcv 457, PNW decodable, Prüfziffer (HMAC / AES-GCM) 403, card revoked 403, age ≤ 30 min
 // 403, hcv 458, KVNR 456; result 3 without Prüfziffer: 454, or 202 when the Fachdienst accepts PN3 (TI outage).
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { sql, type Kysely } from 'kysely';
 import {
   decodePruefungsnachweis, hcvFromParam, verifyPruefziffer, vsdmKeyOf, VsdmProofError, type ProofContent, type VsdmKeyLookup,
 } from '../../crypto/vsdm.ts';
@@ -38,20 +39,26 @@ const V2_FAILED = `${ANWESENHEIT} (VSDM Schlüssel nicht vorhanden oder Inhalte 
 const TOO_OLD = `${ANWESENHEIT} (Zeitliche Gültigkeit des Anwesenheitsnachweis überschritten).`;
 const NO_PZ = `${ANWESENHEIT} (Prüfziffer fehlt im VSDM Prüfungsnachweis oder ungültiges Ergebnis im Prüfungsnachweis).`;
 
-/** Failed comparisons per Telematik-ID and Berlin day; per process (a cluster's workers count separately). */
-const failureCounters = new WeakMap<FachdienstContext, Map<string, { day: string; count: number }>>();
+// Failed comparisons per Telematik-ID and Berlin day, in the database (table fachdienst_egk_failure): shared by all
+// workers of a cluster and kept over a restart.
 
-function failuresOf(ctx: FachdienstContext, telematikId: string): { day: string; count: number } {
-  let counters = failureCounters.get(ctx);
-  if (!counters) failureCounters.set(ctx, (counters = new Map()));
-  const day = berlinDay(ctx.now());
-  let c = counters.get(telematikId);
-  if (!c || c.day !== day) {
-    // Yesterday's entries go when their pharmacy comes back; bounded by the number of pharmacies.
-    c = { day, count: 0 };
-    counters.set(telematikId, c);
-  }
-  return c;
+async function failuresToday(db: Kysely<any>, telematikId: string, day: string): Promise<number> {
+  const row = await db.selectFrom('fachdienst_egk_failure').select('failures')
+    .where('telematik_id', '=', telematikId).where('day', '=', day).executeTakeFirst();
+  return row ? Number(row.failures) : 0;
+}
+
+/** One atomic upsert: parallel failures of one pharmacy (any worker) each count. */
+async function recordFailure(db: Kysely<any>, telematikId: string, day: string): Promise<void> {
+  await db.insertInto('fachdienst_egk_failure').values({ telematik_id: telematikId, day, failures: 1 })
+    .onConflict((oc) => oc.columns(['telematik_id', 'day']).doUpdateSet({ failures: sql`fachdienst_egk_failure.failures + 1` }))
+    .execute();
+}
+
+/** Retention: counters of days before `now`'s Berlin day no longer lock anyone. */
+export async function deleteExpiredEgkFailures(db: Kysely<any>, now: Date): Promise<number> {
+  const result = await db.deleteFrom('fachdienst_egk_failure').where('day', '<', berlinDay(now)).executeTakeFirst();
+  return Number(result.numDeletedRows);
 }
 
 function param(request: FastifyRequest, name: string): string | undefined {
@@ -70,11 +77,14 @@ function keyLookup(options: EgkOptions): VsdmKeyLookup {
 
 export async function getTasksWithEgk(request: FastifyRequest, reply: FastifyReply, ctx: FachdienstContext, caller: Caller): Promise<FastifyReply> {
   const options = ctx.egk ?? {};
-  const failures = failuresOf(ctx, caller.id);
-  if (failures.count >= (options.failuresPerDay ?? DEFAULT_FAILURES_PER_DAY)) throw new FhirError(423, 'TelematikId blocked for today.', { code: 'lock-error' });
-  const audit = (kind: AuditKind, kvnr: string) => recordAudit(ctx.store.database.db, { kind, kvnr, caller, recorded: ctx.now(), baseUrl: ctx.baseUrl });
-  const mismatch = (status: number, message: string) => {
-    failures.count += 1;
+  const db = ctx.store.database.db;
+  const day = berlinDay(ctx.now());
+  if (await failuresToday(db, caller.id, day) >= (options.failuresPerDay ?? DEFAULT_FAILURES_PER_DAY)) {
+    throw new FhirError(423, 'TelematikId blocked for today.', { code: 'lock-error' });
+  }
+  const audit = (kind: AuditKind, kvnr: string) => recordAudit(db, { kind, kvnr, caller, recorded: ctx.now(), baseUrl: ctx.baseUrl });
+  const mismatch = async (status: number, message: string) => {
+    await recordFailure(db, caller.id, day);
     return new FhirError(status, message, { code: 'forbidden' });
   };
 
@@ -124,9 +134,9 @@ export async function getTasksWithEgk(request: FastifyRequest, reply: FastifyRep
   }
   if (content.hcv && !content.hcv.equals(hcv)) {
     await audit('read-egk-failed', content.kvnr);
-    throw mismatch(458, 'HCV Validierung fehlgeschlagen.');
+    throw await mismatch(458, 'HCV Validierung fehlgeschlagen.');
   }
-  if (content.kvnr !== kvnr) throw mismatch(456, 'KVNR Überprüfung fehlgeschlagen.');
+  if (content.kvnr !== kvnr) throw await mismatch(456, 'KVNR Überprüfung fehlgeschlagen.');
   await audit('read-egk', kvnr);
   return answer(request, reply, ctx, kvnr, 200);
 }
