@@ -1,12 +1,14 @@
 // Automatic deletion of old prescriptions (gematik Task-Löschfristen, erp-api §2.4): draft 5 days, ready 10 days
 // after the ExpiryDate, in-progress and completed 100 days, cancelled 10 days. The Task row goes with its
-// MedicationDispenses and Communications; each insured affected gets one AuditEvent (text id 14).
+// MedicationDispenses and Communications; each insured affected gets one AuditEvent (text id 14). The eGK failure
+// counters of past days (operations/get-tasks-egk.ts) go too.
 import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import type { Database } from '../storage/database.ts';
 import { addDays, berlinDay } from '../fhir/kbv/dates.ts';
 import { buildAuditEvent } from './audit.ts';
 import { CHARGE_CHANGE_KINDS } from './operations/charge-change.ts';
+import { deleteExpiredEgkFailures } from './operations/get-tasks-egk.ts';
 
 export interface RetentionPeriods {
   draftDays: number;
@@ -43,6 +45,8 @@ export async function runRetention(database: Database, options: RetentionOptions
   const lastExpiryDue = addDays(berlinDay(now), -p.readyDaysAfterExpiry - 1);
   const batch = options.batchSize ?? 500;
   const deleted: string[] = [];
+  // not prescriptions, but due as well: the eGK failure counters of past days
+  await deleteExpiredEgkFailures(database.db, now);
   for (;;) {
     const ids = await database.transaction(async (tx) => {
       const due = await tx.selectFrom('fachdienst_task').select(['id', 'kvnr'])

@@ -7,6 +7,7 @@ import { after, before, test } from 'node:test';
 import { encodePruefungsnachweis } from '../../crypto/vsdm.ts';
 import { forEachEngine } from '../../storage/test-postgres.ts';
 import { pharmacies, type Identity } from '../../seed/identities.ts';
+import { runRetention } from '../retention.ts';
 import {
   acceptedTask, call, createWorld, egkQuery, identifierValue, readyTask, TEST_VSDM_KEY, type EgkProofOptions, type TaskHandle, type World,
 } from '../testing.ts';
@@ -223,5 +224,15 @@ forEachEngine('GET /Task with the eGK: failure counter shared through the databa
     assert.deepEqual(await stored(pharmacy), [n]);
     assert.equal(await egk(a, pharmacy), 423);
     assert.equal(await egk(b, pharmacy), 423);
+  });
+
+  test('the retention job deletes the counters of past days, not today\'s', async () => {
+    const pharmacy = pharmacies[6];
+    const a = await open(5);
+    assert.equal(await egk(a, pharmacy, wrongKvnr), 456);
+    await runRetention(getDb(), { now: a.clock.now });
+    assert.deepEqual(await stored(pharmacy), [1]);
+    await runRetention(getDb(), { now: new Date(a.clock.now.getTime() + 86_400_000) });
+    assert.deepEqual(await stored(pharmacy), []);
   });
 });
