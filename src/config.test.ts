@@ -47,3 +47,10 @@ test('ERX_VSDM_KEY: base64 of 32 bytes, else a clear error; unset by default; ER
   assert.equal(loadConfig({}).acceptPn3, false);
   assert.equal(loadConfig({ ERX_ACCEPT_PN3: '1' }).acceptPn3, true);
 });
+
+test('ERX_EGK_FAILURES_PER_DAY: 50 by default, a positive integer, else a clear error', () => {
+  assert.equal(loadConfig({}).egkFailuresPerDay, 50);
+  assert.equal(loadConfig({ ERX_EGK_FAILURES_PER_DAY: '5' }).egkFailuresPerDay, 5);
+  assert.throws(() => loadConfig({ ERX_EGK_FAILURES_PER_DAY: '0' }), /ERX_EGK_FAILURES_PER_DAY/);
+  assert.throws(() => loadConfig({ ERX_EGK_FAILURES_PER_DAY: 'many' }), /ERX_EGK_FAILURES_PER_DAY/);
+});

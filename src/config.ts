@@ -50,6 +50,8 @@ export interface Config {
   vsdmKey?: Buffer;
   /** ERX_ACCEPT_PN3=1: the Fachdienst accepts a Prüfungsnachweis with result 3 (TI outage) and answers 202. */
   acceptPn3: boolean;
+  /** ERX_EGK_FAILURES_PER_DAY: eGK look-ups with a wrong KVNR/hcv a pharmacy may make per day before 423 (default 50). */
+  egkFailuresPerDay: number;
 }
 
 export class ConfigError extends Error {
@@ -125,6 +127,7 @@ export function loadConfig(env: Env = process.env): Config {
     dev,
     vsdmKey,
     acceptPn3: parseBool(env, 'ERX_ACCEPT_PN3', false),
+    egkFailuresPerDay: parseInteger(env, 'ERX_EGK_FAILURES_PER_DAY', 50, 1, 1_000_000),
     demo: parseBool(env, 'ERX_DEMO', dev),
     pkiCurve,
     pinPrompt: parseBool(env, 'ERX_PIN_PROMPT', false),

@@ -26,7 +26,7 @@ export const fachdienstService: ServiceDefinition = {
       signer: pki.fachdienst,
       baseUrl: () => baseUrl,
       rateLimitPerMinute: ctx.config.rateLimitPerMinute,
-      egk: { vsdmKey: ctx.config.vsdmKey ?? (ctx.config.dev ? deriveDevVsdmSecret(pki.cas.egk.key) : undefined), acceptPn3: ctx.config.acceptPn3 },
+      egk: { vsdmKey: ctx.config.vsdmKey ?? (ctx.config.dev ? deriveDevVsdmSecret(pki.cas.egk.key) : undefined), acceptPn3: ctx.config.acceptPn3, failuresPerDay: ctx.config.egkFailuresPerDay },
       // One JSON line per request (method, route, redacted URL, status, ms) and per failure; never a body.
       logger: ctx.config.logLevel === 'silent' ? false : { level: ctx.config.logLevel, base: { service: 'fachdienst', pid: process.pid } },
     });
