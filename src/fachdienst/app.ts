@@ -11,6 +11,7 @@ import { registerAuth, type TokenVerifier } from './auth.ts';
 import { registerMetrics } from './metrics.ts';
 import type { FachdienstContext, QesVerifier } from './context.ts';
 import { createQesVerifier } from './qes.ts';
+import { createDispenseSignatureVerifier } from './dispense-signature.ts';
 import { TaskStore } from './task-store.ts';
 import { registerCreate } from './operations/create.ts';
 import { registerActivate } from './operations/activate.ts';
@@ -34,9 +35,9 @@ export const FACHDIENST_VERSION = '1.0.0';
 
 export interface FachdienstOptions {
   database: Database;
-  /** Trust list for prescription QES (HBA CAs). */
+  /** Trust list for prescription QES (HBA CAs) and the pharmacies' SMC-B signatures (SMC-B CAs). */
   trust: TrustStore;
-  /** Revocation check of QES certificates; without it OCSP is skipped (tests of other rules only). */
+  /** Revocation check of QES and SMC-B certificates; without it OCSP is skipped (tests of other rules only). */
   ocsp?: OcspChecker;
   /** Replaces the QES check entirely (benchmarks measuring the floor); default verifyCades with trust + ocsp. */
   verifyQes?: QesVerifier;
@@ -62,6 +63,7 @@ export function createContext(options: FachdienstOptions): FachdienstContext {
     },
     signer: options.signer,
     verifyQes: options.verifyQes ?? createQesVerifier({ trust: options.trust, ocsp: options.ocsp }),
+    verifyDispenseSignature: createDispenseSignatureVerifier({ trust: options.trust, ocsp: options.ocsp }),
     version: FACHDIENST_VERSION,
     egk: options.egk,
   };

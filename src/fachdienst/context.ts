@@ -21,6 +21,18 @@ export interface VerifiedQes {
 /** Checks a CAdES-enveloping QES (trust list, OCSP, profession); throws FhirError 400 / 512. */
 export type QesVerifier = (der: Buffer, options: { allowedProfessionOIDs: string[] }) => Promise<VerifiedQes>;
 
+/** A verified SMC-B signature (C.HCI.OSIG) of a pharmacy over the PKV dispense data. */
+export interface VerifiedDispenseSignature {
+  content: Buffer;
+  signingTime: Date;
+  /** Telematik-ID of the signing SMC-B. */
+  telematikId?: string;
+  signerName: string;
+}
+
+/** Checks the pharmacy's CAdES over the PKV dispense data (dispense-signature.ts); throws FhirError 400 / 512. */
+export type DispenseSignatureVerifier = (der: Buffer, options: { operation: 'POST' | 'PUT'; now: Date }) => Promise<VerifiedDispenseSignature>;
+
 export interface FachdienstContext {
   store: TaskStore;
   now: () => Date;
@@ -29,6 +41,8 @@ export interface FachdienstContext {
   /** The Fachdienst's signing key (C.FD.SIG): receipts (CAdES) and the insured's copy (JWS). */
   signer: KeyAndCert;
   verifyQes: QesVerifier;
+  /** The SMC-B signature of the PKV dispense data (POST/PUT /ChargeItem). */
+  verifyDispenseSignature: DispenseSignatureVerifier;
   version: string;
   /** GET /Task with the eGK (operations/get-tasks-egk.ts): VSDM key, PN3 acceptance. */
   egk?: EgkOptions;
