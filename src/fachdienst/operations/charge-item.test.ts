@@ -1,9 +1,10 @@
 import { before, after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { signCades } from '../../crypto/cades.ts';
-import type { KeyAndCert } from '../../crypto/pki.ts';
+import { parseCertificate } from '../../crypto/certificate.ts';
+import { createTestPki, type KeyAndCert } from '../../crypto/pki.ts';
 import { parseFhir, toXml } from '../../fhir/codec.ts';
-import type { AuditEvent, Bundle, ChargeItem } from '../../fhir/types.ts';
+import type { AuditEvent, Bundle, ChargeItem, OperationOutcome } from '../../fhir/types.ts';
 import { forEachEngine } from '../../storage/test-postgres.ts';
 import { readFixture } from '../../../test/fixtures.ts';
 import { runRetention } from '../retention.ts';
@@ -27,12 +28,16 @@ forEachEngine('ChargeItem (PKV billing information)', (getDb) => {
   after(() => world.close());
 
   /** The PKV dispense data for the Task, signed with the pharmacy's SMC-B (what the Konnektor returns). */
-  function signedDispenseData(t: TaskHandle): string {
+  function signedDispenseData(t: TaskHandle, signer = smcb): string {
+    return signedDispenseCms(t, signer).toString('base64');
+  }
+
+  function signedDispenseCms(t: TaskHandle, signer = smcb, content?: string): Buffer {
     const bundle: Bundle = {
       resourceType: 'Bundle', id: crypto.randomUUID(), meta: { profile: [DAV_BUNDLE] }, type: 'document',
       identifier: { system: NS.prescriptionId, value: t.id }, timestamp: world.clock.now.toISOString(),
     };
-    return signCades(Buffer.from(toXml(bundle), 'utf8'), smcb, { signingTime: world.clock.now }).toString('base64');
+    return signCades(Buffer.from(content ?? toXml(bundle), 'utf8'), signer, { signingTime: world.clock.now });
   }
 
   function chargeItemFor(t: TaskHandle, data = signedDispenseData(t)): ChargeItem {
@@ -223,6 +228,100 @@ forEachEngine('ChargeItem (PKV billing information)', (getDb) => {
     const withoutConsent = await post(open);
     assert.equal(withoutConsent.status, 403);
     assert.match(withoutConsent.body.issue[0].details.text, /Einwilligung/);
+  });
+
+  /** 400 (or `status`) with VAU-Error-Code invalid_dispense and the requirement named in the OperationOutcome. */
+  function assertRefused(r: { status: number; body: OperationOutcome; res: { headers: Record<string, unknown> } }, requirement: string, rule: RegExp, status = 400): void {
+    assert.equal(r.status, status, JSON.stringify(r.body));
+    assert.equal(r.body.resourceType, 'OperationOutcome');
+    assert.equal(r.res.headers['vau-error-code'], 'invalid_dispense');
+    assert.ok(r.body.issue[0].details?.text?.startsWith(`${requirement}: `), r.body.issue[0].details?.text);
+    assert.match(r.body.issue[0].diagnostics ?? '', rule);
+  }
+
+  test('the dispense data must be validly signed by a pharmacy\'s SMC-B (A_22139, A_22140-01, A_22141); nothing is stored otherwise', async () => {
+    await giveConsent();
+    const t = await completedTask(world, '200');
+    const pharmacy = world.identity('pharmacy');
+    const withData = (der: Buffer) => chargeItemFor(t, der.toString('base64'));
+
+    // tampered: one character of the signed content changed after signing
+    const xml = toXml({ resourceType: 'Bundle', id: crypto.randomUUID(), meta: { profile: [DAV_BUNDLE] }, type: 'document', identifier: { system: NS.prescriptionId, value: t.id } } as Bundle);
+    const tampered = signedDispenseCms(t, smcb, xml);
+    const at = tampered.indexOf(Buffer.from(t.id));
+    assert.ok(at > 0);
+    tampered[at] = tampered[at] === 0x32 ? 0x33 : 0x32;
+    assertRefused(await post(t, withData(tampered)), 'A_22139', /^digest-mismatch/);
+    // a signature value that does not verify
+    const forged = signedDispenseCms(t);
+    forged[forged.length - 3] ^= 0x01;
+    assertRefused(await post(t, withData(forged)), 'A_22139', /^bad-signature/);
+
+    // a person's QES (HBA) instead of the SMC-B
+    const hba = await post(t, withData(signedDispenseCms(t, world.qes)));
+    assertRefused(hba, 'A_22141', /^not-smcb-osig: .* is a person/);
+    assert.match(hba.body.issue[0].details.text, /Person \(HBA\)/);
+    // the SMC-B's authentication certificate (keyUsage digitalSignature), not its signature certificate
+    const aut = world.pki.issue({ kind: 'smcb-aut', name: pharmacy.name, organization: pharmacy.name, telematikId: pharmacy.telematikId, professionOID: '1.2.276.0.76.4.54' });
+    assertRefused(await post(t, withData(signedDispenseCms(t, aut))), 'A_22141', /^not-smcb-osig: .* keyUsage digitalSignature/);
+    // the SMC-B of a practice
+    const practice = world.identity('practice');
+    const practiceOsig = world.pki.issue({ kind: 'smcb-osig', name: practice.name, organization: practice.name, telematikId: practice.telematikId, professionOID: '1.2.276.0.76.4.50' });
+    assertRefused(await post(t, withData(signedDispenseCms(t, practiceOsig))), 'A_22141', /^not-pharmacy/);
+
+    // certificates: another PKI, expired, revoked; OCSP not reachable -> 512
+    const foreign = createTestPki().issue({ kind: 'smcb-osig', name: pharmacy.name, telematikId: pharmacy.telematikId, professionOID: '1.2.276.0.76.4.54' });
+    assertRefused(await post(t, withData(signedDispenseCms(t, foreign))), 'A_22140-01', /^untrusted-chain/);
+    const expired = world.pki.issue({ kind: 'smcb-osig', name: pharmacy.name, telematikId: pharmacy.telematikId, professionOID: '1.2.276.0.76.4.54', expired: true });
+    assertRefused(await post(t, withData(signedDispenseCms(t, expired))), 'A_22140-01', /^expired/);
+    const revoked = world.pki.issue({ kind: 'smcb-osig', name: pharmacy.name, telematikId: pharmacy.telematikId, professionOID: '1.2.276.0.76.4.54' });
+    world.revocations.revoke(parseCertificate(revoked.cert).serial);
+    assertRefused(await post(t, withData(signedDispenseCms(t, revoked))), 'A_22140-01', /^revoked/);
+    world.ocspDown.value = true;
+    try {
+      assertRefused(await post(t, chargeItemFor(t)), 'A_22140-01', /^ocsp-unavailable/, 512);
+    } finally {
+      world.ocspDown.value = false;
+    }
+    // a valid SMC-B signature over something that is not a FHIR Bundle
+    const notBundle = await post(t, withData(signedDispenseCms(t, smcb, 'Dies ist kein FHIR-Bundle')));
+    assert.equal(notBundle.status, 400);
+    assert.match(notBundle.body.issue[0].details.text, /kein FHIR-Bundle/);
+
+    assert.equal((await call(world, 'pkv', 'GET', `/ChargeItem/${t.id}`)).status, 404, 'nothing was stored');
+    assert.equal((await post(t)).status, 201, 'the Task is still open for valid dispense data');
+  });
+
+  test('the SMC-B of another pharmacy is accepted, as the gematik FD does (it does not compare the signer with the caller)', async () => {
+    await giveConsent();
+    const t = await completedTask(world, '200');
+    const other = world.identity('pharmacy2');
+    const otherOsig = world.pki.issue({ kind: 'smcb-osig', name: other.name, organization: other.name, telematikId: other.telematikId, professionOID: '1.2.276.0.76.4.54' });
+    const r = await post(t, chargeItemFor(t, signedDispenseData(t, otherOsig)));
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+    assert.equal((r.body as ChargeItem).enterer?.identifier?.value, world.identity('pharmacy').telematikId, 'the enterer is the caller');
+  });
+
+  test('PUT checks the new signature too (A_22150, A_22151-01, A_22141) and keeps the stored data when it fails', async () => {
+    await giveConsent();
+    const t = await completedTask(world, '200');
+    const first = signedDispenseData(t);
+    assert.equal((await post(t, chargeItemFor(t, first))).status, 201);
+    const listed = ((await call(world, 'pkv', 'GET', '/ChargeItem')).body as Bundle).entry!
+      .map((e) => e.resource as ChargeItem).find((c) => c.id === t.id)!;
+    const ac = listed.identifier!.find((i) => i.system === NS.accessCode)!.value!;
+    const put = (data: string) => call(world, 'pharmacy', 'PUT', `/ChargeItem/${t.id}?ac=${ac}`, { body: chargeItemFor(t, data) });
+
+    const forged = signedDispenseCms(t);
+    forged[forged.length - 3] ^= 0x01;
+    assertRefused(await put(forged.toString('base64')), 'A_22150', /^bad-signature/);
+    const foreign = createTestPki().issue({ kind: 'smcb-osig', name: 'Fremde Apotheke', telematikId: world.identity('pharmacy').telematikId, professionOID: '1.2.276.0.76.4.54' });
+    assertRefused(await put(signedDispenseData(t, foreign)), 'A_22151-01', /^untrusted-chain/);
+    assertRefused(await put(signedDispenseData(t, world.qes)), 'A_22141', /^not-smcb-osig/);
+
+    const bundle = (await call(world, 'pkv', 'GET', `/ChargeItem/${t.id}`)).body as Bundle;
+    const dispense = bundle.entry!.map((e) => e.resource as Bundle).find((r) => r.meta?.profile?.[0] === DAV_BUNDLE)!;
+    assert.equal(dispense.signature?.data, first, 'the stored dispense data is unchanged');
   });
 
   test('revoking the consent deletes the ChargeItems; the Task retention does not', async () => {

@@ -51,24 +51,39 @@ function cadesSignature(der: Uint8Array, when: Date, who: Signature['who']): Sig
   };
 }
 
-/** The pharmacy's signed dispense data: the contained Binary that supportingInformation references. */
-function dispenseDataOf(body: ChargeItem): Buffer {
+/**
+ * The pharmacy's signed dispense data: the contained Binary that supportingInformation references. The CAdES must
+ * verify and be made with the SMC-B of a pharmacy (dispense-signature.ts), and it must carry a FHIR Bundle. The
+ * signer's Telematik-ID is not compared with the caller's: the gematik FD does not either (A_22141 asks for an
+ * SMC-B signature, the enterer is checked against the token).
+ */
+async function dispenseDataOf(ctx: FachdienstContext, body: ChargeItem, operation: 'POST' | 'PUT', now: Date): Promise<Buffer> {
   const local = (body.supportingInformation ?? []).map((r) => r.reference).filter((r): r is string => r?.startsWith('#') === true);
   const binary = (body.contained ?? []).find((r) => r.resourceType === 'Binary' && local.includes(`#${r.id}`)) as Binary | undefined;
   if (!binary?.data) throw badRequest('ChargeItem braucht den signierten PKV-Abgabedatensatz als contained Binary (supportingInformation #id)');
   if (binary.contentType !== 'application/pkcs7-mime') throw badRequest('PKV-Abgabedatensatz: contentType muss application/pkcs7-mime sein');
   const der = Buffer.from(binary.data, 'base64');
-  // accepted as signed (no signature check here), but it must be a CAdES signature carrying a FHIR Bundle
-  dispenseBundleOf(der, () => badRequest('PKV-Abgabedatensatz ist keine CAdES-Signatur über ein FHIR-Bundle'));
+  const signed = await ctx.verifyDispenseSignature(der, { operation, now });
+  bundleOf(signed.content, () => badRequest('PKV-Abgabedatensatz: der signierte Inhalt ist kein FHIR-Bundle', { headers: { 'VAU-Error-Code': 'invalid_dispense' } }));
   return der;
 }
 
 /** The Bundle inside the signed dispense data. */
 function dispenseBundleOf(der: Uint8Array, fail: () => FhirError): Bundle {
+  let content: Buffer;
+  try {
+    content = extractCadesContent(Buffer.from(der));
+  } catch {
+    throw fail();
+  }
+  return bundleOf(content, fail);
+}
+
+function bundleOf(content: Buffer, fail: () => FhirError): Bundle {
   let bundle: Resource;
   try {
-    const content = extractCadesContent(Buffer.from(der)).toString('utf8');
-    bundle = parseFhir(content, content.trimStart().startsWith('<') ? 'xml' : 'json');
+    const text = content.toString('utf8');
+    bundle = parseFhir(text, text.trimStart().startsWith('<') ? 'xml' : 'json');
   } catch {
     throw fail();
   }
@@ -148,7 +163,7 @@ export function registerChargeItem(app: FastifyInstance, ctx: FachdienstContext)
     if (subject?.value !== undefined && subject.value !== kvnr) throw badRequest('ChargeItem.subject passt nicht zum Task');
     const enterer = body.enterer?.identifier?.value;
     if (enterer !== undefined && enterer !== caller.id) throw badRequest('ChargeItem.enterer ist nicht die Telematik-ID der Apotheke');
-    const dispenseCms = dispenseDataOf(body);
+    const dispenseCms = await dispenseDataOf(ctx, body, 'POST', now);
     const accessCode = randomToken();
     const item: ChargeItem = {
       resourceType: 'ChargeItem',
@@ -230,8 +245,9 @@ export function registerChargeItem(app: FastifyInstance, ctx: FachdienstContext)
     const body = request.body as ChargeItem | undefined;
     if (body?.resourceType !== 'ChargeItem') throw badRequest('ChargeItem erwartet');
     if (body.id !== undefined && body.id !== id) throw badRequest('ChargeItem.id passt nicht zur URL');
-    const dispenseCms = dispenseDataOf(body);
     const now = ctx.now();
+    // verified before the row lock (OCSP may take a while); AccessCode and enterer are checked under it
+    const dispenseCms = await dispenseDataOf(ctx, body, 'PUT', now);
     const item = await ctx.store.database.transaction(async (tx) => {
       const row = await tx.selectFrom('fachdienst_charge_item').select(['kvnr', 'enterer', 'access_code', 'resource'])
         .where('id', '=', id).forUpdate().executeTakeFirst();
