@@ -226,7 +226,7 @@ async function floor(database: Database, idp: Idp, n: number): Promise<number> {
           insertDispenses: [{ id: 'md-1', kvnr, performer: PHARMACY.telematikId!, whenHandedOver: '2026-01-01', whenPrepared: null, resource: dispense, medication: null }],
           result: undefined,
         };
-      });
+      }, undefined, { withCms: false });
     });
     return createMs + restMs;
   };

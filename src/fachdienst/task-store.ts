@@ -111,6 +111,8 @@ export function lockedTx(tx: Tx | undefined): Tx {
 const GET_TASK_SQL = 'select * from fachdienst_task where id = $1';
 /** The Task without the KBV bundle and the receipt (JSON of several KB that no state decision reads). */
 const GET_TASK_FOR_DECISION_SQL = `select ${Object.values(COLUMNS).filter((c) => c !== 'bundle' && c !== 'receipt').join(', ')} from fachdienst_task where id = $1`;
+/** The same without the signed prescription (~12 KB of bytea), for decisions whose answer does not carry it ($close). */
+const GET_TASK_FOR_DECISION_WITHOUT_CMS_SQL = `select ${Object.values(COLUMNS).filter((c) => c !== 'bundle' && c !== 'receipt' && c !== 'prescription_cms').join(', ')} from fachdienst_task where id = $1`;
 const CREATE_TASK_SQL = `with s as (select nextval('fachdienst_prescription_seq') as n)
 insert into fachdienst_task (id, flow_type, status, access_code, authored_on, last_modified)
 select lpad(cast(cast($2 as bigint) as text), 3, '0') || '.' || substr(d, 1, 3) || '.' || substr(d, 4, 3) || '.' || substr(d, 7, 3)
@@ -206,9 +208,10 @@ export class TaskStore {
     return rows[0] ? fromRow(rows[0]) : undefined;
   }
 
-  /** getTask without `bundle` and `receipt` (null here): what updateTaskOptimistic's decisions see. */
-  private async getTaskForDecision(id: string): Promise<TaskRecord | undefined> {
-    const { rows } = await this.db.executeQuery<Record<string, unknown>>(CompiledQuery.raw(GET_TASK_FOR_DECISION_SQL, [id]));
+  /** getTask without `bundle` and `receipt` (null here), and without `prescriptionCms` when `withCms` is false. */
+  private async getTaskForDecision(id: string, withCms: boolean): Promise<TaskRecord | undefined> {
+    const sql = withCms ? GET_TASK_FOR_DECISION_SQL : GET_TASK_FOR_DECISION_WITHOUT_CMS_SQL;
+    const { rows } = await this.db.executeQuery<Record<string, unknown>>(CompiledQuery.raw(sql, [id]));
     return rows[0] ? fromRow(rows[0]) : undefined;
   }
 
@@ -247,14 +250,16 @@ export class TaskStore {
    * taken again under the row lock (updateTask), so the outcome is the same as with locking: of parallel $accept
    * exactly one wins. Two round trips instead of five. Without the lock `fn` gets no `tx` and must not write; when
    * it needs to (rare paths), `lockedTx(tx)` sends the decision to the locked path. Read here (no `seen`), the Task
-   * comes without `bundle` and `receipt` (null): decisions must not depend on them.
+   * comes without `bundle` and `receipt` (null): decisions must not depend on them; with `withCms: false` also
+   * without `prescriptionCms` (the locked retry reads everything).
    */
   async updateTaskOptimistic<T>(
     id: string,
     fn: (task: TaskRecord, tx?: Tx) => Promise<TaskDecision<T> & { patch: Partial<TaskRecord>; audit: AuditInput }>,
     seen?: TaskRecord,
+    { withCms = true }: { withCms?: boolean } = {},
   ): Promise<T> {
-    const task = seen ?? (await this.getTaskForDecision(id));
+    const task = seen ?? (await this.getTaskForDecision(id, withCms));
     if (!task) throw notFound(`Task ${id} nicht gefunden`);
     let decision;
     try {

@@ -39,7 +39,7 @@ export function registerClose(app: FastifyInstance, ctx: FachdienstContext): voi
       const built = await buildReceipt(ctx, { task, beneficiary: caller.id, closedAt: now });
       patch.receipt = built;
       return { patch, insertDispenses, audit: { kind: 'close', kvnr: task.kvnr as string, prescriptionId: id, caller, recorded: now, baseUrl: ctx.baseUrl }, result: built };
-    });
+    }, undefined, { withCms: false });
     return reply.fhir(receipt);
   });
 }
