@@ -58,6 +58,7 @@ test('entities, whitespace, quotes, narrative and text nodes match fast-xml-pars
     '<Patient xmlns="http://hl7.org/fhir">stray &amp; text<id value="a"/> more text <x:y xmlns:x="urn:x" x:a="1">t</x:y></Patient   >',
     '<Patient xmlns="http://hl7.org/fhir" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:schemaLocation="a b"><id value=""/></Patient>',
     '<Bundle xmlns="http://hl7.org/fhir"><entry><resource><Patient><id value="p"/></Patient></resource></entry></Bundle>',
+    '<Patient\n\txmlns = \'http://hl7.org/fhir\'\n><id\tvalue\n=\n"a"\t/><active value="a > b"\n/></Patient>',
   ];
   for (const text of cases) sameAsLibrary(text, JSON.stringify(text));
 });
@@ -69,6 +70,7 @@ test('comments, CDATA, carriage returns and reserved names are left to fast-xml-
     '<Patient xmlns="http://hl7.org/fhir">\r\n<id value="a"/></Patient>',
     '<Patient xmlns="http://hl7.org/fhir"><constructor value="a"/></Patient>',
     '<Patient xmlns="http://hl7.org/fhir"><id toString="a"/></Patient>',
+    '<Patient xmlns="http://hl7.org/fhir"><id\u00a0value="a"/></Patient>',
   ]) {
     scanXml(text, MAX_DEPTH);
     assert.equal(parseCommon(text), undefined, JSON.stringify(text));

@@ -93,6 +93,7 @@ export function scanXml(text: string, maxDepth: number): void {
   if (stack.length) fail(`Element <${stack[stack.length - 1]}> is not closed`, len);
   if (!rootSeen) fail('No root element', start);
 
+  if (text.indexOf('&') === -1) return; // no references at all: the common case, and indexOf is far cheaper than the regex
   BAD_ENTITY.lastIndex = 0;
   for (let m = BAD_ENTITY.exec(text); m; m = BAD_ENTITY.exec(text)) {
     if (!insideRanges(skipped, m.index)) fail('Only the predefined XML entities and character references are allowed', m.index, 'invalid');
@@ -188,6 +189,7 @@ export function parseWithLibrary(text: string, maxDepth: number, withPositions =
 const OPEN_NAME = new RegExp(`<(${NAME})`, 'y');
 const ATTRIBUTE = new RegExp(`\\s*(${NAME})\\s*=\\s*(?:"([^"]*)"|'([^']*)')`, 'y');
 const TAG_CLOSE = /\s*(\/?)>/y;
+const ATTRIBUTE_NAME_ONLY = new RegExp(`^${NAME}$`);
 const END_TAG_AT = new RegExp(`</(${NAME})\\s*>`, 'y');
 /** Names fast-xml-parser refuses or renames (prototype pollution guards): those documents go to it. */
 const RESERVED_NAMES = new Set(['__proto__', 'constructor', 'prototype', 'hasOwnProperty', 'toString', 'valueOf',
@@ -244,25 +246,42 @@ export function parseCommon(text: string): XmlNode[] | undefined {
     const open = OPEN_NAME.exec(text);
     if (!open || RESERVED_NAMES.has(open[1]!)) return undefined;
     const name = open[1]!;
+    // Attributes by hand (scanXml has checked their syntax): a regex per attribute was most of the remaining time.
+    // Only XML's space, tab and newline count as whitespace here; anything unexpected goes to fast-xml-parser.
     let at = OPEN_NAME.lastIndex;
     let attributes: XmlAttributes | undefined;
+    let c = text.charCodeAt(at);
     for (;;) {
-      ATTRIBUTE.lastIndex = at;
-      const a = ATTRIBUTE.exec(text);
-      if (!a) break;
-      if (RESERVED_NAMES.has(a[1]!)) return undefined;
-      (attributes ??= {})[a[1]!] = entityDecoder.decode((a[2] ?? a[3]!).trim());
-      at = ATTRIBUTE.lastIndex;
+      let spaced = false;
+      while (c === 32 || c === 10 || c === 9) {
+        c = text.charCodeAt(++at);
+        spaced = true;
+      }
+      if (c === 62 /* > */ || c === 47 /* / */) break;
+      if (!spaced) return undefined;
+      const nameStart = at;
+      while (c !== 61 /* = */ && c !== 32 && c !== 10 && c !== 9 && at < text.length) c = text.charCodeAt(++at);
+      const attributeName = text.slice(nameStart, at);
+      if (!ATTRIBUTE_NAME_ONLY.test(attributeName) || RESERVED_NAMES.has(attributeName)) return undefined;
+      while (c === 32 || c === 10 || c === 9) c = text.charCodeAt(++at);
+      if (c !== 61) return undefined;
+      c = text.charCodeAt(++at);
+      while (c === 32 || c === 10 || c === 9) c = text.charCodeAt(++at);
+      if (c !== 34 /* " */ && c !== 39 /* ' */) return undefined;
+      const valueEnd = text.indexOf(c === 34 ? '"' : "'", at + 1);
+      if (valueEnd === -1) return undefined;
+      (attributes ??= {})[attributeName] = entityDecoder.decode(text.slice(at + 1, valueEnd).trim());
+      at = valueEnd + 1;
+      c = text.charCodeAt(at);
     }
-    TAG_CLOSE.lastIndex = at;
-    const close = TAG_CLOSE.exec(text);
-    if (!close) return undefined;
-    pos = TAG_CLOSE.lastIndex;
+    const selfClosing = c === 47;
+    if (selfClosing) c = text.charCodeAt(++at);
+    if (c !== 62) return undefined;
+    pos = at + 1;
     const kids: XmlNode[] = [];
     const node = elementNode(name, kids);
     if (attributes) node[':@'] = attributes;
     children.push(node);
-    const selfClosing = close[1] === '/';
     if (name === 'div') {
       // fast-xml-parser's stop node: the raw markup inside <div> as its one text child
       if (stack.length === 0) return undefined;
