@@ -16,6 +16,7 @@
 // ERX_BENCH_CASES=pglite,pg1,pg2,floor; ERX_BENCH_PROFILE=<dir> for CPU profiles of the Fachdienst processes;
 // ERX_BENCH_PG_TRANSPORT=tcp for loopback TCP; ERX_BENCH_PG_DURABLE=0 for the throw-away test settings)
 import { connect, type Socket } from 'node:net';
+import pg from 'pg';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -309,6 +310,22 @@ const idp = await startIdp(root);
 const postgres = await startTestPostgres({ durable: process.env.ERX_BENCH_PG_DURABLE !== '0' });
 /** ERX_BENCH_PG_TRANSPORT=tcp|socket: how the Fachdienst reaches the co-located PostgreSQL. */
 const pgUrl = postgres && (process.env.ERX_BENCH_PG_TRANSPORT === 'tcp' ? postgres.url : postgres.socketUrl);
+
+/**
+ * Each PostgreSQL case gets a database of its own, after a CHECKPOINT: otherwise the later cases ran on the earlier
+ * cases' tables, dead rows and autovacuum and, with durable commits, into the checkpoint the earlier WAL had due.
+ */
+async function freshDatabase(name: string): Promise<string> {
+  const admin = new pg.Client({ connectionString: pgUrl! });
+  await admin.connect();
+  try {
+    await admin.query(`create database ${name}`);
+    await admin.query('checkpoint');
+  } finally {
+    await admin.end();
+  }
+  return pgUrl!.replace(/\/postgres(\?|$)/, `/${name}$1`);
+}
 try {
   // PGlite: the embedded engine, one process.
   if (CASES.includes('pglite')) {
@@ -326,12 +343,13 @@ try {
   if (postgres) {
     let f = NaN;
     if (CASES.includes('floor')) {
-      const database = await openDatabase({ databaseUrl: pgUrl! });
+      const database = await openDatabase({ databaseUrl: await freshDatabase('erx_bench_floor') });
       f = await floor(database, idp, LIFECYCLES);
       await database.close();
     }
     for (const workers of [1, 2].filter((w) => CASES.includes(`pg${w}`))) {
-      const fdProcess = await startFachdienstProcess({ dataDir: root, idpUrl: idp.url, databaseUrl: pgUrl!, workers, nodeOptions });
+      const databaseUrl = await freshDatabase(`erx_bench_pg${workers}`);
+      const fdProcess = await startFachdienstProcess({ dataDir: root, idpUrl: idp.url, databaseUrl, workers, nodeOptions });
       const http = await lifecyclesOverHttp(fdProcess.url, idp, LIFECYCLES, fdProcess.child.pid);
       await fdProcess.stop();
       rows.push({ engine: 'PostgreSQL', workers, http, floor: f });
