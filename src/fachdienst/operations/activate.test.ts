@@ -3,7 +3,9 @@ import assert from 'node:assert/strict';
 import { parseCertificate } from '../../crypto/certificate.ts';
 import { formatPrescriptionId } from '../../fhir/identifiers.ts';
 import { PROFESSION } from '../../seed/identities.ts';
+import type { FhirError } from '../../fhir/errors.ts';
 import type { MedicationRequest, Practitioner } from '../../fhir/types.ts';
+import { ePrescriptionOf } from './activate.ts';
 import { activateParameters, call, createTask, signedPrescription, useWorld } from '../testing.ts';
 
 const env = useWorld();
@@ -90,4 +92,19 @@ test('LANR with a wrong check digit: 252 success with warning', async () => {
   assert.equal(r.status, 252, JSON.stringify(r.body));
   assert.equal(r.body.status, 'ready');
   assert.match(String(r.res.headers.warning), /^252 /);
+});
+
+test('ePrescription data: canonical, line-broken and unpadded base64 are read; other characters and stray bits are 400', () => {
+  const params = (data: string) => ({ resourceType: 'Parameters', parameter: [{ name: 'ePrescription', resource: { resourceType: 'Binary', contentType: 'application/pkcs7-mime', data } }] });
+  const bytes = Buffer.from('prescription bytes!');
+  const b64 = bytes.toString('base64');
+  assert.ok(b64.endsWith('='), 'the sample needs padding');
+  assert.deepEqual(ePrescriptionOf(params(b64)), bytes);
+  assert.deepEqual(ePrescriptionOf(params(`${b64.slice(0, 8)}\r\n${b64.slice(8)}`)), bytes);
+  assert.deepEqual(ePrescriptionOf(params(b64.replace(/=+$/, ''))), bytes);
+  for (const bad of ['QR==', 'QUI=x', 'QU!=', 'QUJ', '====']) {
+    assert.throws(() => ePrescriptionOf(params(bad)), (err: FhirError) => err.status === 400, bad);
+  }
+  assert.deepEqual(ePrescriptionOf(params('QQ==')), Buffer.from('A'));
+  assert.deepEqual(ePrescriptionOf(params('QUI=')), Buffer.from('AB'));
 });

@@ -33,10 +33,22 @@ export function ePrescriptionOf(body: unknown): Buffer {
   const binary = list[0].resource as Binary | undefined;
   if (binary?.resourceType !== 'Binary' || !binary.data) throw badRequest('ePrescription muss ein Binary mit data sein');
   const der = Buffer.from(binary.data, 'base64');
-  if (der.length === 0 || der.toString('base64').replace(/=+$/, '') !== binary.data.replace(/\s+/g, '').replace(/=+$/, '')) {
-    throw badRequest('ePrescription.data ist kein gültiges base64');
-  }
+  const valid = der.length > 0 && (isCanonicalBase64(binary.data)
+    // line breaks or missing padding: decoded and encoded again must give the same characters
+    || der.toString('base64').replace(/=+$/, '') === binary.data.replace(/\s+/g, '').replace(/=+$/, ''));
+  if (!valid) throw badRequest('ePrescription.data ist kein gültiges base64');
   return der;
+}
+
+const BASE64_PADDED = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+const BASE64_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+
+/** Padded base64 without whitespace whose unused bits before the padding are zero (what encoding produces). */
+function isCanonicalBase64(data: string): boolean {
+  if (!BASE64_PADDED.test(data)) return false;
+  if (data.endsWith('==')) return (BASE64_ALPHABET.indexOf(data[data.length - 3]!) & 0x0f) === 0;
+  if (data.endsWith('=')) return (BASE64_ALPHABET.indexOf(data[data.length - 2]!) & 0x03) === 0;
+  return true;
 }
 
 /** The checks before the signature: Task exists, not cancelled, AccessCode, status draft. */

@@ -12,6 +12,18 @@ describe('berlinDay', () => {
     assert.equal(berlinDay(new Date('2026-07-01T22:00:00Z')), '2026-07-02');
   });
   it('refuses an invalid date', () => assert.throws(() => berlinDay(new Date('x')), RangeError));
+  it('changes day exactly at Berlin midnight, also when asked again within the same hour', () => {
+    for (const [before, after] of [['2026-03-28T22:59:59.999Z', '2026-03-28T23:00:00Z'], ['2026-10-24T21:59:59.999Z', '2026-10-24T22:00:00Z']]) {
+      const day = berlinDay(new Date(before));
+      assert.equal(berlinDay(new Date(before)), day);
+      assert.notEqual(berlinDay(new Date(after)), day);
+      assert.equal(berlinDay(new Date(before)), day);
+    }
+    assert.equal(berlinDay(new Date('2026-03-29T00:30:00Z')), '2026-03-29');
+    assert.equal(berlinDay(new Date('2026-03-29T01:30:00Z')), '2026-03-29', 'the hour the clocks go forward');
+    assert.equal(berlinDay(new Date('2026-10-25T00:30:00Z')), '2026-10-25');
+    assert.equal(berlinDay(new Date('2026-10-25T01:30:00Z')), '2026-10-25', 'the hour the clocks go back');
+  });
 });
 
 describe('addMonths', () => {

@@ -6,9 +6,19 @@ const BERLIN_DAY = new Intl.DateTimeFormat('en-CA', { timeZone: 'Europe/Berlin',
 
 /** The calendar day (YYYY-MM-DD) of an instant in Europe/Berlin (A_22487 compares days in German time). */
 export function berlinDay(date: Date): string {
-  if (Number.isNaN(date.getTime())) throw new RangeError('invalid date');
-  return BERLIN_DAY.format(date);
+  const time = date.getTime();
+  if (Number.isNaN(time)) throw new RangeError('invalid date');
+  // Berlin's offset is a whole number of hours, so its day changes only on a full UTC hour: one Intl format per hour
+  // instead of several per request (Intl formatting is the slow part).
+  const hour = Math.floor(time / 3_600_000);
+  if (hour !== lastHour) {
+    lastDay = BERLIN_DAY.format(date);
+    lastHour = hour;
+  }
+  return lastDay;
 }
+let lastHour = NaN;
+let lastDay = '';
 
 // Plain calendar days are handled as UTC midnights, so no time zone can shift them.
 function parseDay(day: string): Date {
