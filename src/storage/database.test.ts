@@ -143,4 +143,13 @@ forEachEngine('database', (getDb) => {
     const deleted = await notes().deleteFrom('notes').where('id', '=', 'count-1').executeTakeFirst();
     assert.equal(deleted.numDeletedRows, 1n);
   });
+
+  test('more distinct statements than are kept prepared all run, and the prepared ones stay bounded', async () => {
+    for (let i = 0; i < 1200; i++) {
+      const { rows } = await sql<{ n: number }>`select ${i}::int4 + ${sql.raw(String(i))} as n`.execute(getDb().db);
+      assert.equal(rows[0]!.n, 2 * i);
+    }
+    const { rows } = await sql<{ prepared: number }>`select count(*)::int4 as prepared from pg_prepared_statements where ${1}::int4 = 1`.execute(getDb().db);
+    assert.ok(rows[0]!.prepared <= 501, `${rows[0]!.prepared} prepared statements`);
+  });
 });

@@ -78,6 +78,7 @@ class PGliteConnection implements DatabaseConnection {
    */
   async #extendedQuery<R>(sql: string, parameters: readonly unknown[]): Promise<QueryResult<R>> {
     const { serialize } = protocol;
+    if (this.#statements.full) await this.#statements.clear(this.#pglite);
     const known = this.#statements.get(sql);
     const name = known ?? this.#statements.nextName();
     const parts: Uint8Array[] = [];
@@ -139,6 +140,10 @@ class StatementCache {
   #byText = new Map<string, string>();
   #counter = 0;
 
+  get full(): boolean {
+    return this.#byText.size >= STATEMENT_CACHE_SIZE;
+  }
+
   get(sql: string): string | undefined {
     return this.#byText.get(sql);
   }
@@ -148,7 +153,6 @@ class StatementCache {
   }
 
   set(sql: string, name: string) {
-    if (this.#byText.size >= STATEMENT_CACHE_SIZE) this.#byText.clear(); // the server side goes with the next clear()
     this.#byText.set(sql, name);
   }
 
