@@ -75,6 +75,14 @@ test('processing instructions other than the XML declaration are refused', () =>
   refused(() => parseXml(`\n<?xml version="1.0"?><Patient ${NS}/>`), /Processing instructions are not allowed/);
 });
 
+test('only XML white space separates markup: NBSP or other Unicode spaces in a tag or around the root are 400', () => {
+  assert.equal(parseXml(`<Patient\t${NS}\n><id\r\nvalue = "a" /></Patient >\n`).id, 'a');
+  refused(() => parseXml(`<Patient ${NS}><id\u00a0value="a"/></Patient>`), /Malformed start tag/);
+  refused(() => parseXml(`<Patient ${NS}><id value="a"\u2003/></Patient>`), /Malformed start tag/);
+  refused(() => parseXml(`<Patient ${NS}><id value="a"/></Patient\u00a0>`), /Malformed end tag/);
+  refused(() => parseXml(`<Patient ${NS}/>\u00a0`), /Text outside the root element/);
+});
+
 test('non-text bodies and unknown formats of junk are 400, never another exception', () => {
   refused(() => parseXml(undefined as unknown as string), /must be text/);
   refused(() => parseFhir('<<<>>>', 'xml'), /Malformed start tag/);

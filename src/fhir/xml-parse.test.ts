@@ -70,7 +70,6 @@ test('comments, CDATA, carriage returns and reserved names are left to fast-xml-
     '<Patient xmlns="http://hl7.org/fhir">\r\n<id value="a"/></Patient>',
     '<Patient xmlns="http://hl7.org/fhir"><constructor value="a"/></Patient>',
     '<Patient xmlns="http://hl7.org/fhir"><id toString="a"/></Patient>',
-    '<Patient xmlns="http://hl7.org/fhir"><id\u00a0value="a"/></Patient>',
   ]) {
     scanXml(text, MAX_DEPTH);
     assert.equal(parseCommon(text), undefined, JSON.stringify(text));

@@ -14,12 +14,14 @@ export const FHIR_NS = 'http://hl7.org/fhir';
 export const XHTML_NS = 'http://www.w3.org/1999/xhtml';
 
 const NAME = '[A-Za-z_][\\w.\\-:]*';
-const START_TAG = new RegExp(`<(${NAME})((?:\\s+${NAME}\\s*=\\s*(?:"[^"<]*"|'[^'<]*'))*)\\s*(/?)>`, 'y');
-const END_TAG = new RegExp(`</(${NAME})\\s*>`, 'y');
+/** XML's white space (XML 1.0 production S): not JavaScript's \s, which also takes NBSP and other Unicode spaces. */
+const WS = '[ \\t\\r\\n]';
+const START_TAG = new RegExp(`<(${NAME})((?:${WS}+${NAME}${WS}*=${WS}*(?:"[^"<]*"|'[^'<]*'))*)${WS}*(/?)>`, 'y');
+const END_TAG = new RegExp(`</(${NAME})${WS}*>`, 'y');
 const BAD_ENTITY = /&(?!(?:amp|lt|gt|quot|apos|#[0-9]{1,7}|#x[0-9a-fA-F]{1,6});)/g;
 // XML 1.0 forbids these characters even as references.
 const BAD_CHAR = /[\x00-\x08\x0B\x0C\x0E-\x1F\uFFFE\uFFFF]/;
-const NOT_WHITESPACE = /\S/g;
+const NOT_WHITESPACE = /[^ \t\r\n]/g;
 
 function fail(message: string, offset: number, code: IssueType = 'structure'): never {
   throw new ParseError(message, code, offset);
@@ -71,7 +73,7 @@ export function scanXml(text: string, maxDepth: number): void {
     } else if (c1 === 63 /* ? */) {
       const end = text.indexOf('?>', lt + 2);
       if (end === -1) fail('Processing instruction is not closed', lt);
-      const isDeclaration = lt === start && /^<\?xml\s/.test(text.slice(lt, lt + 6));
+      const isDeclaration = lt === start && /^<\?xml[ \t\r\n]/.test(text.slice(lt, lt + 6));
       if (!isDeclaration) fail('Processing instructions are not allowed', lt, 'invalid');
       pos = end + 2;
     } else {
@@ -100,7 +102,7 @@ export function scanXml(text: string, maxDepth: number): void {
   }
 }
 
-const ATTRIBUTE_NAME = new RegExp(`(${NAME})\\s*=\\s*(?:"[^"]*"|'[^']*')`, 'g');
+const ATTRIBUTE_NAME = new RegExp(`(${NAME})${WS}*=${WS}*(?:"[^"]*"|'[^']*')`, 'g');
 function checkUniqueAttributes(attributes: string, offset: number): void {
   const seen: string[] = [];
   for (const m of attributes.matchAll(ATTRIBUTE_NAME)) {
@@ -187,10 +189,10 @@ export function parseWithLibrary(text: string, maxDepth: number, withPositions =
 // comments, CDATA, DOCTYPE, carriage returns or reserved property names; for anything else it answers undefined
 // and fast-xml-parser parses the document (xml-parse.test.ts compares both).
 const OPEN_NAME = new RegExp(`<(${NAME})`, 'y');
-const ATTRIBUTE = new RegExp(`\\s*(${NAME})\\s*=\\s*(?:"([^"]*)"|'([^']*)')`, 'y');
-const TAG_CLOSE = /\s*(\/?)>/y;
+const ATTRIBUTE = new RegExp(`${WS}*(${NAME})${WS}*=${WS}*(?:"([^"]*)"|'([^']*)')`, 'y');
+const TAG_CLOSE = new RegExp(`${WS}*(/?)>`, 'y');
 const ATTRIBUTE_NAME_ONLY = new RegExp(`^${NAME}$`);
-const END_TAG_AT = new RegExp(`</(${NAME})\\s*>`, 'y');
+const END_TAG_AT = new RegExp(`</(${NAME})${WS}*>`, 'y');
 /** Names fast-xml-parser refuses or renames (prototype pollution guards): those documents go to it. */
 const RESERVED_NAMES = new Set(['__proto__', 'constructor', 'prototype', 'hasOwnProperty', 'toString', 'valueOf',
   '__defineGetter__', '__defineSetter__', '__lookupGetter__', '__lookupSetter__', '#text', ':@']);
