@@ -21,7 +21,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { extractCadesContent, signCades, verifyCades } from '../src/crypto/cades.ts';
+import { extractCadesContent, signCadesAsync, verifyCades } from '../src/crypto/cades.ts';
 import { RevocationRegistry, createOcspChecker } from '../src/crypto/ocsp.ts';
 import { TrustStore } from '../src/crypto/trust.ts';
 import { parseFhir, serializeFhir } from '../src/fhir/codec.ts';
@@ -286,7 +286,7 @@ async function floor(database: Database, idp: Idp, n: number): Promise<number> {
         result: undefined,
       }));
       await store.updateTaskOptimistic(id, async (t) => {
-        const signature = signCades(receiptXml, fd, { signingTime: now });
+        const signature = await signCadesAsync(receiptXml, fd, { signingTime: now });
         return {
           patch: { status: 'completed', closedAt: now, lastModified: now, receipt: { resourceType: 'Bundle', id: randomUUID(), signature: { data: signature.toString('base64') } } as Resource },
           audit: { kind: 'close', kvnr, prescriptionId: t.id, recorded: now, baseUrl: '' },

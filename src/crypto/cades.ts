@@ -12,7 +12,7 @@ import {
 } from './der.ts';
 import { OcspUnavailableError, type OcspChecker, type OcspResult } from './ocsp.ts';
 import type { KeyAndCert } from './pki.ts';
-import { UnsupportedAlgorithmError, verifySignatureValue } from './signature.ts';
+import { UnsupportedAlgorithmError, verifySignatureValueAsync } from './signature.ts';
 import { TrustError, TrustStore } from './trust.ts';
 
 const CMS = {
@@ -89,6 +89,30 @@ function attribute(type: string, value: Buffer): Buffer {
 
 /** DER CMS SignedData (CAdES-BES, enveloping) over `content`, signed with the signer's EC key (SHA-256). */
 export function signCades(contentBytes: Buffer, signer: KeyAndCert, options: SignCadesOptions = {}): Buffer {
+  const prepared = prepareCades(contentBytes, signer, options);
+  return assembleCades(prepared, sign('sha256', prepared.signedAttrsSet, signer.key));
+}
+
+/** signCades with the ECDSA signature computed on libuv's thread pool (the event loop stays free meanwhile). */
+export async function signCadesAsync(contentBytes: Buffer, signer: KeyAndCert, options: SignCadesOptions = {}): Promise<Buffer> {
+  const prepared = prepareCades(contentBytes, signer, options);
+  const signature = await new Promise<Buffer>((resolve, reject) => {
+    sign('sha256', prepared.signedAttrsSet, signer.key, (err, value) => (err ? reject(err) : resolve(value)));
+  });
+  return assembleCades(prepared, signature);
+}
+
+interface PreparedCades {
+  contentBytes: Buffer;
+  signer: KeyAndCert;
+  options: SignCadesOptions;
+  cert: ParsedCertificate;
+  issuerAndSerial: Buffer;
+  signedAttrsSet: Buffer;
+}
+
+/** Everything before the signature value: the signed attributes to sign. */
+function prepareCades(contentBytes: Buffer, signer: KeyAndCert, options: SignCadesOptions): PreparedCades {
   if (options.detached) throw new Error('signCades makes enveloping signatures only');
   assertEcKey(signer.key);
   const cert = parseCertificate(signer.cert);
@@ -115,7 +139,11 @@ export function signCades(contentBytes: Buffer, signer: KeyAndCert, options: Sig
   }
   if (options.algorithmProtection) attrs.push(attribute(CMS.algorithmProtection, ALGORITHM_PROTECTION));
   const signedAttrsSet = enc.setOf(...attrs);
-  const signature = sign('sha256', signedAttrsSet, signer.key);
+  return { contentBytes, signer, options, cert, issuerAndSerial, signedAttrsSet };
+}
+
+/** The SignedData around the signature value. */
+function assembleCades({ contentBytes, signer, options, cert, issuerAndSerial, signedAttrsSet }: PreparedCades, signature: Buffer): Buffer {
   const signedAttrs = Buffer.concat([Buffer.from([0xa0]), signedAttrsSet.subarray(1)]); // [0] IMPLICIT SET
 
   const signerInfo = enc.seq(
@@ -329,7 +357,7 @@ export async function verifyCades(der: Buffer, options: VerifyCadesOptions): Pro
   if (!signer) throw new CadesError('malformed', 'the signer certificate is not included in the CMS');
   let ok: boolean;
   try {
-    ok = verifySignatureValue(cms.signatureAlgorithm, cms.signedAttrsForSignature, signer.publicKey, cms.signature, cms.digestOid);
+    ok = await verifySignatureValueAsync(cms.signatureAlgorithm, cms.signedAttrsForSignature, signer.publicKey, cms.signature, cms.digestOid);
   } catch (err) {
     if (err instanceof UnsupportedAlgorithmError) throw new CadesError('unsupported-algorithm', err.message);
     throw new CadesError('malformed', (err as Error).message, { cause: err });

@@ -1,7 +1,7 @@
 // The receipt (Quittung, GEM_ERP_PR_Bundle) $close returns: Composition, Device, Digest of the prescription's QES
 // content, signed by the Fachdienst as CAdES-BES enveloping over the receipt's XML (erp-api §6.1).
 import { randomUUID } from 'node:crypto';
-import { signCades } from '../crypto/cades.ts';
+import { signCadesAsync } from '../crypto/cades.ts';
 import { toXml } from '../fhir/codec.ts';
 import type { Bundle } from '../fhir/types.ts';
 import type { FachdienstContext } from './context.ts';
@@ -58,7 +58,7 @@ export async function buildReceipt(ctx: FachdienstContext, input: ReceiptInput):
       },
     ],
   };
-  const signed = await signCades(Buffer.from(toXml(receipt), 'utf8'), ctx.signer, { signingTime: closedAt });
+  const signed = await signCadesAsync(Buffer.from(toXml(receipt), 'utf8'), ctx.signer, { signingTime: closedAt });
   receipt.signature = {
     type: [{ system: 'urn:iso-astm:E1762-95:2013', code: '1.2.840.10065.1.12.1.1' }],
     when: instant(closedAt),
