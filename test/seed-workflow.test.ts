@@ -107,7 +107,7 @@ test('prescribe -> batch-sign -> fetch -> pharmacy -> insured', async () => {
   assert.equal(schmidt.id, 'insured-schmidt');
   const parameters = dispenseParameters({
     taskId, kvnr: schmidt.kvnr!, telematikId: defaultPharmacy.telematikId!, whenHandedOver: new Date().toISOString().slice(0, 10),
-    medicationText: 'Amoxicillin-ratiopharm 500 mg Filmtabletten', pzn: '01080926',
+    medicationText: 'Amoxicillin-ratiopharm 500 mg Filmtabletten', pzn: '01080923',
   });
   const closed = await fd(`/Task/${taskId}/$close?secret=${secret}`, defaultPharmacy.id, {
     method: 'POST', headers: { 'content-type': 'application/fhir+json' }, body: JSON.stringify(parameters),

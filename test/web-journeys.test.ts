@@ -34,7 +34,7 @@ function world(t: TestContext): Platform | undefined {
 test('insured list -> detail -> DataMatrix decodes to the token -> pharmacy accepts and closes -> insured sees dispense and protocol', async (t) => {
   const p = world(t);
   if (!p) return;
-  const rx = await p.prescribe({ patient: LISA, medication: 'Ibuprofen 400 mg Filmtabletten', pzn: '01016058' });
+  const rx = await p.prescribe({ patient: LISA, medication: 'Ibuprofen 400 mg Filmtabletten', pzn: '01016055' });
 
   // Keyboard sign-in: the identity list and the button are reached and used without a mouse.
   const context = await p.browser.newContext({ locale: 'de-DE', viewport: { width: 1100, height: 900 } });
@@ -76,7 +76,7 @@ test('insured list -> detail -> DataMatrix decodes to the token -> pharmacy acce
   const card = pharmacy.locator(`section[data-task="${rx.id}"]`);
   await card.getByText('Qualifizierte Signatur geprüft').waitFor();
   await card.getByText(/Lisa Müller \(KVNR X110614233\)/).waitFor();
-  await card.getByText(/Ibuprofen 400 mg Filmtabletten \(PZN 01016058\)/).waitFor();
+  await card.getByText(/Ibuprofen 400 mg Filmtabletten \(PZN 01016055\)/).waitFor();
   await screenshot(pharmacy, 'pharmacy-accepted');
   await checkAccessibility(pharmacy, 'pharmacy accepted');
   await card.getByRole('button', { name: 'Abgabeinformationen speichern' }).click();
@@ -110,7 +110,7 @@ test('insured list -> detail -> DataMatrix decodes to the token -> pharmacy acce
 test('representative access with AccessCode; a wrong code is refused', async (t) => {
   const p = world(t);
   if (!p) return;
-  const rx = await p.prescribe({ patient: JONAS, medication: 'Paracetamol 250 mg Zäpfchen', pzn: '03024575' });
+  const rx = await p.prescribe({ patient: JONAS, medication: 'Paracetamol 250 mg Zäpfchen', pzn: '03024573' });
   // Sign-in goes through the IDP's card-based flow with Lisa's soft eGK (not the /dev/token shortcut).
   const signIn = await fetch(`${p.web}/api/idp/token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ id: LISA }) });
   const session = (await signIn.json()) as { access_token: string; method: string };
@@ -238,7 +238,7 @@ test('PKV insured gives the billing consent, sees and deletes the pharmacy\'s bi
   const p = world(t);
   if (!p) return;
   const weber = insured.find((i) => i.coverage?.type === 'PKV')!;
-  const rx = await p.prescribe({ patient: weber.id, flowType: '200', medication: 'Pantoprazol 20 mg magensaftresistente Tabletten', pzn: '01019742' });
+  const rx = await p.prescribe({ patient: weber.id, flowType: '200', medication: 'Pantoprazol 20 mg magensaftresistente Tabletten', pzn: '01019740' });
   const page = await p.page('insured', weber.id);
   await page.getByRole('button', { name: 'Abrechnungsinformationen' }).click();
   await page.getByRole('button', { name: 'Einwilligung erteilen' }).click();
@@ -248,7 +248,7 @@ test('PKV insured gives the billing consent, sees and deletes the pharmacy\'s bi
   const { secret } = readAcceptBundle(await p.fhir('POST', `/Task/${rx.id}/$accept?ac=${rx.accessCode}`, GENDARMENMARKT.id));
   const day = new Date().toLocaleDateString('sv-SE', { timeZone: 'Europe/Berlin' });
   await p.fhir('POST', `/Task/${rx.id}/$close?secret=${secret}`, GENDARMENMARKT.id,
-    dispenseParameters({ taskId: rx.id, kvnr: weber.kvnr!, telematikId: GENDARMENMARKT.telematikId!, whenHandedOver: day, medicationText: 'Pantoprazol 20 mg', pzn: '01019742' }));
+    dispenseParameters({ taskId: rx.id, kvnr: weber.kvnr!, telematikId: GENDARMENMARKT.telematikId!, whenHandedOver: day, medicationText: 'Pantoprazol 20 mg', pzn: '01019740' }));
   const abgabedaten = toXml({ resourceType: 'Bundle', id: crypto.randomUUID(), type: 'document', identifier: { system: 'https://gematik.de/fhir/erp/NamingSystem/GEM_ERP_NS_PrescriptionId', value: rx.id }, timestamp: new Date().toISOString() });
   const data = signCades(Buffer.from(abgabedaten, 'utf8'), p.pki.cards[GENDARMENMARKT.id].osig!, { signingTime: new Date() }).toString('base64');
   await p.fhir('POST', `/ChargeItem?task=${rx.id}&secret=${secret}`, GENDARMENMARKT.id, {
@@ -279,7 +279,7 @@ test('pharmacy: "eGK stecken" lists the insured\'s redeemable prescriptions thro
   const p = world(t);
   if (!p) return;
   const rx = await p.prescribe({ patient: JONAS, medication: 'Sumatriptan-1a Pharma 100 mg Tabletten' });
-  const other = await p.prescribe({ patient: LISA, medication: 'Ibuprofen 400 mg Filmtabletten', pzn: '01016058' });
+  const other = await p.prescribe({ patient: LISA, medication: 'Ibuprofen 400 mg Filmtabletten', pzn: '01016055' });
   const pharmacy = await p.page('pharmacy', FRIEDRICHSTADT.id);
   await pharmacy.getByLabel('Karte im Terminal am HV-Tisch').selectOption({ label: 'Jonas Müller' });
   await pharmacy.getByRole('button', { name: 'eGK stecken' }).click();

@@ -18,9 +18,9 @@ import { checkAccessibility, screenshot, startPlatform, type Platform } from './
 
 const MEDICATIONS = [
   { pzn: '06313728', display: 'Sumatriptan-1a Pharma 100 mg Tabletten' },
-  { pzn: '01016058', display: 'Ibuprofen 400 mg Filmtabletten' },
+  { pzn: '01016055', display: 'Ibuprofen 400 mg Filmtabletten' },
   { pzn: '04351736', display: 'Ramipril 5 mg Tabletten' },
-  { pzn: '00427146', display: 'Metformin 500 mg Filmtabletten' },
+  { pzn: '00427141', display: 'Metformin 500 mg Filmtabletten' },
   { pzn: '02532741', display: 'Pantoprazol 20 mg Tabletten' },
 ];
 

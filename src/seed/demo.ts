@@ -28,7 +28,8 @@ const hydrochlorothiazid: MedicationInput = {
   ingredients: [{ name: 'Hydrochlorothiazid', amount: { value: 200, unit: 'mg' } }, { name: 'Suspensionsgrundlage (NRF S.50.)', amountText: 'ad 100 ml' }],
   instructions: 'Hydrochlorothiazid 2 mg/ml (NRF 26.4) Suspension',
 };
-const amoxicillin: MedicationInput = { kind: 'PZN', pzn: '01080926', display: 'Amoxicillin-ratiopharm 500 mg Filmtabletten', normgroesse: 'N2', form: 'FTA' };
+// PZNs must pass their check digit at $activate (A_24033).
+const amoxicillin: MedicationInput = { kind: 'PZN', pzn: '01080923', display: 'Amoxicillin-ratiopharm 500 mg Filmtabletten', normgroesse: 'N2', form: 'FTA' };
 const salbutamol: MedicationInput = { kind: 'FreeText', text: 'Salbutamol Dosieraerosol 100 µg, 1 Stück' };
 
 /** Signed at start: three for Lisa Müller (X110614233) and one directly assigned to a pharmacy by KIM (169). */

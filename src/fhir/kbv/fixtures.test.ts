@@ -116,6 +116,11 @@ describe('invalid fixtures are refused naming the rule', { skip }, () => {
     const bundle = load('invalid/neg-18_ucum_system_uppercase.xml');
     const quantity = bundle.entry!.flatMap((e) => (e.resource?.resourceType === 'MedicationRequest' ? [e.resource.dispenseRequest!.quantity!] : []))[0];
     quantity.system = 'http://unitsofmeasure.org';
+    // The set's PZN 22370390 fails its check digit (A_24033; 22370393 would pass): refused for that, then repaired.
+    const pzn = bundle.entry!.flatMap((e) => (e.resource?.resourceType === 'Medication' ? e.resource.code!.coding! : [])).find((c) => c.system === 'http://fhir.de/CodeSystem/ifa/pzn')!;
+    assert.equal(pzn.code, '22370390');
+    assertRefused(() => validatePrescriptionBundle(bundle, { flowType: '160', now: noon('2025-08-01'), signingTime: noon('2023-07-23') }), /^Ungültige PZN/);
+    pzn.code = '22370393';
     const { facts } = validatePrescriptionBundle(bundle, { flowType: '160', now: noon('2025-08-01'), signingTime: noon('2023-07-23') });
     assert.equal(facts.patient.kvnr, 'T110397981');
     assert.equal(facts.practitioner?.lanr, '599697033');

@@ -222,7 +222,17 @@ describe('validatePrescriptionBundle: rules', () => {
     assertRefused(() => validate(b), /kein KBV-Profil/);
     const pzn = validBundle();
     resourceOf<Medication>(pzn, 'Medication').code!.coding![0].code = '123';
-    assertRefused(() => validate(pzn), /PZN .* 8 Ziffern/);
+    assertRefused(() => validate(pzn), /^Länge PZN unzulässig \(muss 8-stellig sein\)$/);
+    // A_24033: 06313728 with its last digit changed; the check comes after the other rules, as at the gematik FD
+    resourceOf<Medication>(pzn, 'Medication').code!.coding![0].code = '06313727';
+    assertRefused(() => validate(pzn), /^Ungültige PZN: Die übergebene Pharmazentralnummer entspricht nicht den vorgeschriebenen Prüfziffer-Validierungsregeln\.$/);
+    delete resourceOf<Medication>(pzn, 'Medication').code!.coding;
+    assertRefused(() => validate(pzn), /PZN-Verordnung: PZN .* fehlt/);
+    // A_24034: the PZN of a compounding's ingredient
+    const compounding = (ingredientPzn: string) => validBundle({ medication: { kind: 'Compounding', ingredients: [{ name: 'Salicylsäure', pzn: ingredientPzn, amount: { value: 5, unit: 'g' } }], form: 'Salbe', amount: { value: '100', unit: 'g' } } });
+    validate(compounding('06313728'));
+    assertRefused(() => validate(compounding('06313727')), /^Ungültige PZN/);
+    assertRefused(() => validate(compounding('0631372')), /^Länge PZN unzulässig/);
     const ingredient = validBundle({ medication: { kind: 'Ingredient', ingredient: 'Ibuprofen', askCode: '5682', strength: { value: 600, unit: 'mg' }, form: 'Tabletten' } });
     resourceOf<Medication>(ingredient, 'Medication').code!.coding![0].code = 'freitext';
     assertRefused(() => validate(ingredient), /Wirkstoffverordnung: Medication.code muss 'wirkstoff'/);

@@ -59,6 +59,14 @@ export interface ValidationResult {
 
 const fail = (message: string, expression: string, code: IssueType = 'invalid') => new FhirError(400, message, { code, expression: [expression] });
 
+/** A PZN: 8 digits (A_22925) with a valid check digit (A_24033 Medication_PZN, A_24034 Compounding, DiGA). */
+function checkPzn(pzn: string, expression: string): void {
+  if (!/^[0-9]{8}$/.test(pzn)) throw fail('Länge PZN unzulässig (muss 8-stellig sein)', expression, 'value');
+  if (!isValidPzn(pzn)) {
+    throw fail('Ungültige PZN: Die übergebene Pharmazentralnummer entspricht nicht den vorgeschriebenen Prüfziffer-Validierungsregeln.', expression, 'value');
+  }
+}
+
 const extension = (el: { extension?: Extension[] } | undefined, url: string) => el?.extension?.find((e) => e.url === url);
 const codingOf = (cc: CodeableConcept | undefined, system: string): Coding | undefined => cc?.coding?.find((c) => c.system === system);
 const identifierOf = (ids: Identifier[] | undefined, system: string) => ids?.find((i) => i.system === system)?.value;
@@ -502,6 +510,21 @@ export function checkPractitioner(p: CommonParts, requirePractitioner: boolean):
 }
 
 /** Medication category vs flowtype (A_25642, A_27813, A_22231-01) and the KBV medication variants. */
+/**
+ * PZN length and check digit of a PZN prescription and of a compounding's ingredients. Checked after the other rules,
+ * as the gematik Fachdienst does (a business rule after the profile checks).
+ */
+function checkMedicationPzns(p: BundleParts, facts: PrescriptionFacts): void {
+  const med = p.medication;
+  if (facts.medication.kind === 'PZN' && facts.medication.pzn) checkPzn(facts.medication.pzn, `${at(med)}.code.coding.code`);
+  if (facts.medication.kind === 'Compounding') {
+    (med.resource.ingredient ?? []).forEach((ingredient, i) => {
+      const pzn = codingOf(ingredient.itemCodeableConcept, SYSTEM.pzn)?.code;
+      if (pzn !== undefined) checkPzn(pzn, `${at(med)}.ingredient[${i}].itemCodeableConcept.coding.code`);
+    });
+  }
+}
+
 export function checkMedication(p: BundleParts, facts: PrescriptionFacts, flowType: string): void {
   const med = p.medication;
   const expression = `${at(med)}.extension('${EXT.medicationCategory}')`;
@@ -522,7 +545,7 @@ export function checkMedication(p: BundleParts, facts: PrescriptionFacts, flowTy
   switch (facts.medication.kind) {
     case 'PZN': {
       const pzn = facts.medication.pzn;
-      if (!pzn || !/^[0-9]{8}$/.test(pzn)) throw fail(`PZN-Verordnung: PZN (${SYSTEM.pzn}) mit 8 Ziffern fehlt`, `${at(med)}.code.coding`, 'value');
+      if (!pzn) throw fail(`PZN-Verordnung: PZN (${SYSTEM.pzn}) fehlt`, `${at(med)}.code.coding`, 'required');
       break;
     }
     case 'Ingredient':
@@ -573,10 +596,7 @@ export function checkHealthAppRequest(p: EvdgaParts): void {
   if (pzn === undefined) {
     throw fail(`DiGA-Verordnung: PZN (${SYSTEM.pzn}) fehlt in DeviceRequest.codeCodeableConcept`, `${at(dr)}.codeCodeableConcept.coding`, 'required');
   }
-  if (!/^[0-9]{8}$/.test(pzn)) throw fail('Länge PZN unzulässig (muss 8-stellig sein)', `${at(dr)}.codeCodeableConcept.coding.code`, 'value');
-  if (!isValidPzn(pzn)) {
-    throw fail('Ungültige PZN: Die übergebene Pharmazentralnummer entspricht nicht den vorgeschriebenen Prüfziffer-Validierungsregeln.', `${at(dr)}.codeCodeableConcept.coding.code`, 'value');
-  }
+  checkPzn(pzn, `${at(dr)}.codeCodeableConcept.coding.code`);
   if (resolveAs<Patient>(p.resolver, request.subject, dr, 'Patient') !== p.patient) {
     throw fail('DeviceRequest.subject muss auf den Patient verweisen', `${at(dr)}.subject`);
   }
@@ -656,5 +676,6 @@ export function validatePrescriptionBundle(bundle: Bundle, context: ValidationCo
   checkPatient(parts, facts.coverage.type);
   checkOrganization(parts);
   const lanrWarnings = checkPractitioner(parts, requirePractitioner);
+  if (spec !== EVDGA_BUNDLE) checkMedicationPzns(parts as BundleParts, facts);
   return { facts, warnings: [...parts.warnings, ...lanrWarnings] };
 }
