@@ -1,7 +1,7 @@
 // Verifying a signature value given its AlgorithmIdentifier, with node:crypto (brainpool, P-256, RSA, RSASSA-PSS).
 import { constants, verify, type KeyObject } from 'node:crypto';
 import { HASH_BY_OID, OID } from './certificate.ts';
-import { children, content, DerError, isContext, oid, type Tlv } from './der.ts';
+import { children, content, isContext, oid, type Tlv } from './der.ts';
 
 const ECDSA: Record<string, string> = {
   [OID.ecdsaWithSha256]: 'sha256', [OID.ecdsaWithSha384]: 'sha384', [OID.ecdsaWithSha512]: 'sha512',
