@@ -33,23 +33,14 @@ export function ePrescriptionOf(body: unknown): Buffer {
   const binary = list[0].resource as Binary | undefined;
   if (binary?.resourceType !== 'Binary' || !binary.data) throw badRequest('ePrescription muss ein Binary mit data sein');
   const der = Buffer.from(binary.data, 'base64');
-  const valid = der.length > 0 && (isCanonicalBase64(binary.data)
-    // line breaks or missing padding: decoded and encoded again must give the same characters
-    || der.toString('base64').replace(/=+$/, '') === binary.data.replace(/\s+/g, '').replace(/=+$/, ''));
+  // Canonical base64 (padded, no white space, zero bits before the padding) is exactly what encoding the bytes gives
+  // back: one native encode and a string compare instead of a regex over 16 KB. Line breaks or missing padding: the
+  // same characters once those are taken out. Anything else (other characters, stray bits) differs.
+  const encoded = der.toString('base64');
+  const valid = der.length > 0 && (encoded === binary.data
+    || encoded.replace(/=+$/, '') === binary.data.replace(/\s+/g, '').replace(/=+$/, ''));
   if (!valid) throw badRequest('ePrescription.data ist kein gültiges base64');
   return der;
-}
-
-// A plain character-class loop: the grouped form (?:[…]{4})* was ten times slower on a 16 KB CMS.
-const BASE64_PADDED = /^[A-Za-z0-9+/]*={0,2}$/;
-const BASE64_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
-
-/** Padded base64 without whitespace whose unused bits before the padding are zero (what encoding produces). */
-function isCanonicalBase64(data: string): boolean {
-  if (data.length % 4 !== 0 || !BASE64_PADDED.test(data)) return false;
-  if (data.endsWith('==')) return (BASE64_ALPHABET.indexOf(data[data.length - 3]!) & 0x0f) === 0;
-  if (data.endsWith('=')) return (BASE64_ALPHABET.indexOf(data[data.length - 2]!) & 0x03) === 0;
-  return true;
 }
 
 /** The checks before the signature: Task exists, not cancelled, AccessCode, status draft. */
