@@ -69,27 +69,31 @@ export function createContext(options: FachdienstOptions): FachdienstContext {
   };
 }
 
-/** Response format when the client names none: JSON for the insured, XML for everyone else (A_19539). */
-function applyRoleDefaultFormat(app: FastifyInstance): void {
-  app.addHook('onRequest', async (request) => {
-    const query = request.query as Record<string, unknown> | undefined;
-    if (query?._format !== undefined || !request.caller) return;
-    const accept = request.headers.accept?.trim();
-    if (!accept || accept === '*/*') {
-      request.headers.accept = request.caller.role === 'insured' ? 'application/fhir+json' : 'application/fhir+xml';
-    }
-  });
-}
-
 /** FHIR logical ids (R4 `id`): a path parameter outside this is no resource of ours (404), and never reaches SQL. */
 const FHIR_ID = /^[A-Za-z0-9\-.]{1,64}$/;
 
-function rejectMalformedIds(app: FastifyInstance): void {
-  app.addHook('onRequest', async (request) => {
+/**
+ * After the token check: without `_format` and with no (or a wildcard) Accept, the response format follows the
+ * caller's role: JSON for the insured, XML for everyone else (A_19539); then path ids that are no FHIR ids are 404
+ * (in that format). A callback hook: no promise per request.
+ */
+function checkIdsAndDefaultFormat(app: FastifyInstance): void {
+  app.addHook('onRequest', (request, _reply, done) => {
+    const query = request.query as Record<string, unknown> | undefined;
+    if (query?._format === undefined && request.caller) {
+      const accept = request.headers.accept?.trim();
+      if (!accept || accept === '*/*') {
+        request.headers.accept = request.caller.role === 'insured' ? 'application/fhir+json' : 'application/fhir+xml';
+      }
+    }
     const params = request.params as Record<string, unknown> | undefined;
     for (const value of Object.values(params ?? {})) {
-      if (typeof value !== 'string' || !FHIR_ID.test(value)) throw notFound('Ressource nicht gefunden');
+      if (typeof value !== 'string' || !FHIR_ID.test(value)) {
+        done(notFound('Ressource nicht gefunden'));
+        return;
+      }
     }
+    done();
   });
 }
 
@@ -104,8 +108,7 @@ export async function buildFachdienst(options: FachdienstOptions): Promise<Fasti
   });
   registerMetrics(app);
   await registerAuth(app, { tokenVerifier: options.tokenVerifier, rateLimitPerMinute: options.rateLimitPerMinute });
-  applyRoleDefaultFormat(app);
-  rejectMalformedIds(app);
+  checkIdsAndDefaultFormat(app);
   registerCreate(app, ctx);
   registerActivate(app, ctx);
   registerAccept(app, ctx);

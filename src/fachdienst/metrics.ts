@@ -96,8 +96,9 @@ function operationOf(request: FastifyRequest): string {
 
 /** Counts every answered request and serves GET /metrics (text/plain; version=0.0.4). */
 export function registerMetrics(app: FastifyInstance, metrics = new FachdienstMetrics()): FachdienstMetrics {
-  app.addHook('onResponse', async (request: FastifyRequest, reply: FastifyReply) => {
+  app.addHook('onResponse', (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
     metrics.observe(request.method, operationOf(request), reply.statusCode, reply.elapsedTime / 1000);
+    done();
   });
   app.get('/metrics', async (_request, reply) => {
     return reply.header('content-type', 'text/plain; version=0.0.4; charset=utf-8').send(metrics.render());

@@ -47,6 +47,9 @@ export function negotiateFormat(request: FastifyRequest, fallback: FhirFormat = 
     return f;
   }
   const accept = request.headers.accept;
+  // the common case, one plain FHIR type, without splitting and sorting
+  if (accept === FHIR_XML) return 'xml';
+  if (accept === FHIR_JSON) return 'json';
   if (accept && accept.trim() !== '') {
     const ranges = accept
       .split(',')
@@ -139,21 +142,29 @@ export function createFhirServer(options: FhirServerOptions = {}): FastifyInstan
   });
 
   // An Accept/_format we cannot serve is 406 before the route runs (the route's own errors come after).
-  app.addHook('preHandler', async (request) => {
-    if (request.url !== '/health') negotiateFormat(request, defaultFormat);
+  app.addHook('preHandler', (request, _reply, done) => {
+    try {
+      if (request.url !== '/health') negotiateFormat(request, defaultFormat);
+    } catch (err) {
+      done(err as Error);
+      return;
+    }
+    done();
   });
 
   app.decorateReply('fhir', function (this: FastifyReply, resource: Resource, status = 200) {
     return sendFhir(this.request, this, resource, status);
   });
 
-  app.addHook('onResponse', async (request, reply) => {
+  app.addHook('onResponse', (request, reply, done) => {
     // Below level info (ERX_LOG_LEVEL=warn) the line is not built at all: redacting the URL costs per request.
-    if (QUIET_LEVELS.has(request.log.level)) return;
-    request.log.info({
-      method: request.method, route: request.routeOptions?.url, url: redactUrl(request.url), status: reply.statusCode,
-      ms: Math.round(reply.elapsedTime * 10) / 10,
-    }, 'request');
+    if (!QUIET_LEVELS.has(request.log.level)) {
+      request.log.info({
+        method: request.method, route: request.routeOptions?.url, url: redactUrl(request.url), status: reply.statusCode,
+        ms: Math.round(reply.elapsedTime * 10) / 10,
+      }, 'request');
+    }
+    done();
   });
 
   app.setErrorHandler((error, request, reply) => {
