@@ -9,11 +9,14 @@
 // PostgreSQL runs as in production: fsync, full_page_writes and synchronous_commit on (every acknowledged operation
 // is on disk), default memory settings (the data set fits shared_buffers); the Fachdienst reaches it through its
 // Unix socket, as a co-located deployment does.
+// The floor and the HTTP cases of an engine run interleaved, in ERX_BENCH_BLOCKS rounds each (default 4) in rotating
+// order: this shared machine has slow and fast phases (a fifth apart), and measured one after the other the ratio
+// moved with them (55-73 % in one afternoon); interleaved, both sides see the same phases.
 // Each case first runs ERX_BENCH_WARMUP lifecycles unmeasured (default 500): V8 compiles the hot paths during the
 // first few hundred, and that compilation (on background threads, counted in the process's CPU) made a 600-lifecycle run
 // report a quarter more Fachdienst CPU per lifecycle; the table reports the steady state.
 // Run: node --import tsx bench/lifecycle.ts   (ERX_BENCH_LIFECYCLES=<n>, default 2000; ERX_BENCH_CONCURRENCY, default 16;
-// ERX_BENCH_CASES=pglite,pg1,pg2,floor; ERX_BENCH_PROFILE=<dir> for CPU profiles of the Fachdienst processes;
+// ERX_BENCH_BLOCKS=<n>; ERX_BENCH_CASES=pglite,pg1,pg2,floor; ERX_BENCH_PROFILE=<dir> for CPU profiles of the Fachdienst processes;
 // ERX_BENCH_PG_TRANSPORT=tcp for loopback TCP; ERX_BENCH_PG_DURABLE=0 for the throw-away test settings)
 import { connect, type Socket } from 'node:net';
 import pg from 'pg';
@@ -43,6 +46,8 @@ import type { Bundle, Resource } from '../src/fhir/types.ts';
 const LIFECYCLES = Number(process.env.ERX_BENCH_LIFECYCLES ?? 2000);
 const WARMUP = Number(process.env.ERX_BENCH_WARMUP ?? 500);
 const CONCURRENCY = Number(process.env.ERX_BENCH_CONCURRENCY ?? 16);
+/** Rounds per case, interleaved with the other cases' (ERX_BENCH_BLOCKS, default 4). */
+const BLOCKS = Number(process.env.ERX_BENCH_BLOCKS ?? 4);
 const OPS = ['create', 'activate', 'accept', 'close'] as const;
 type Op = (typeof OPS)[number];
 const PHARMACY = pharmacies[0];
@@ -107,7 +112,11 @@ function cpuSnapshot(fdPid: number | undefined): { generator: number; fachdienst
 // kept-alive sockets (request written in one piece, response read by Content-Length) rather than node:http, whose
 // client cost ~0.5 ms of CPU per lifecycle: a tenth of the machine at the target rate.
 interface Handle { id: string; accessCode: string; der?: string }
-interface HttpResult { rate: number; timings: Record<Op, number[]>; errors: number; cpu: { generator: number; fachdienst: number; postgres: number } }
+type Cpu = { generator: number; fachdienst: number; postgres: number };
+/** One round: its wall time (create + rest), the CPU ms of the rest phase, the request times (HTTP only). */
+interface RoundResult { ms: number; cpu: Cpu; timings?: Record<Op, number[]>; errors: number }
+/** A way of running lifecycles (over HTTP, or the floor), one round at a time. */
+interface Runner { round(count: number): Promise<RoundResult>; close(): Promise<void> }
 
 class Connection {
   private buffered: Buffer = Buffer.alloc(0);
@@ -199,7 +208,7 @@ function identifierIn(xml: string, system: string): string {
   return m[1];
 }
 
-async function lifecyclesOverHttp(url: string, idp: Idp, n: number, fdPid?: number): Promise<HttpResult> {
+async function httpRunner(url: string, idp: Idp, stop: () => Promise<void>, fdPid?: number): Promise<Runner> {
   const base = new URL(url);
   const client = await Client.open(base, CONCURRENCY);
   const practiceToken = await idp.token('practice-demopraxis');
@@ -213,7 +222,7 @@ async function lifecyclesOverHttp(url: string, idp: Idp, n: number, fdPid?: numb
       part: [{ name: 'medicationDispense', resource: medicationDispense(id) }, { name: 'medication', resource: MEDICATION }],
     }],
   } as Resource, 'xml');
-  const timings: Record<Op, number[]> = { create: [], activate: [], accept: [], close: [] };
+  let timings: Record<Op, number[]> = { create: [], activate: [], accept: [], close: [] };
   let errors = 0;
   const timed = async (op: Op, path: string, token: string, body?: string, headers?: Record<string, string>) => {
     const start = performance.now();
@@ -226,7 +235,9 @@ async function lifecyclesOverHttp(url: string, idp: Idp, n: number, fdPid?: numb
     return res.text;
   };
 
-  const round = async (count: number) => {
+  const round = async (count: number): Promise<RoundResult> => {
+    timings = { create: [], activate: [], accept: [], close: [] };
+    errors = 0;
     const handles: Handle[] = Array.from({ length: count }, () => ({ id: '', accessCode: '' }));
     const createMs = await runConcurrently(handles, CONCURRENCY, async (h) => {
       const xml = await timed('create', '/Task/$create', practiceToken, createBody);
@@ -247,21 +258,22 @@ async function lifecyclesOverHttp(url: string, idp: Idp, n: number, fdPid?: numb
       await timed('close', `/Task/${h.id}/$close?secret=${secret}`, pharmacyToken, body.close);
     });
     const cpuEnd = cpuSnapshot(fdPid);
-    // CPU ms per lifecycle of $activate+$accept+$close (the phase without the physician's signing in it)
-    cpu = { generator: (cpuEnd.generator - cpuStart.generator) / count, fachdienst: (cpuEnd.fachdienst - cpuStart.fachdienst) / count, postgres: (cpuEnd.postgres - cpuStart.postgres) / count };
-    return createMs + restMs;
+    // CPU of $activate+$accept+$close (the phase without the physician's signing in it)
+    const cpu = { generator: cpuEnd.generator - cpuStart.generator, fachdienst: cpuEnd.fachdienst - cpuStart.fachdienst, postgres: cpuEnd.postgres - cpuStart.postgres };
+    return { ms: createMs + restMs, cpu, timings, errors };
   };
-  let cpu = { generator: 0, fachdienst: 0, postgres: 0 };
-  await round(WARMUP); // JIT, pools, token verification
-  for (const op of OPS) timings[op].length = 0;
-  const ms = await round(n);
-  client.close();
-  return { rate: (n * 1000) / ms, timings, errors, cpu };
+  return {
+    round,
+    async close() {
+      client.close();
+      await stop();
+    },
+  };
 }
 
+
 // --- the floor: the same crypto and transactions in one process, no HTTP, no FHIR ----------------------------
-interface FloorResult { rate: number; cpu: { process: number; postgres: number } }
-async function floor(database: Database, idp: Idp, n: number): Promise<FloorResult> {
+function floorRunner(database: Database, idp: Idp): Runner {
   const store = new TaskStore(database);
   const trust = TrustStore.fromCertificates(idp.pki.trustList());
   const ocsp = createOcspChecker(new RevocationRegistry(null));
@@ -274,7 +286,7 @@ async function floor(database: Database, idp: Idp, n: number): Promise<FloorResu
   // clock runs for signing that XML and storing the receipt as the Fachdienst does (same size, so the same TOAST work).
   const receiptContext = { baseUrl: 'http://localhost:8080', signer: fd, version: FACHDIENST_VERSION } as FachdienstContext;
   const kvnr = 'X110614233';
-  const round = async (count: number) => {
+  const round = async (count: number): Promise<RoundResult> => {
     const ids: string[] = [];
     const createMs = await runConcurrently(Array.from({ length: count }, (_, i) => i), CONCURRENCY, async () => {
       ids.push((await store.createTask({ flowType: '160', accessCode: randomToken(), now: new Date() })).id);
@@ -317,17 +329,46 @@ async function floor(database: Database, idp: Idp, n: number): Promise<FloorResu
       }, undefined, { withCms: false });
     });
     const cpuEnd = cpuSnapshot(undefined);
-    cpu = { process: (cpuEnd.generator - cpuStart.generator) / count, postgres: (cpuEnd.postgres - cpuStart.postgres) / count };
-    return createMs + restMs;
+    // this process does the Fachdienst's work here
+    const cpu = { generator: 0, fachdienst: cpuEnd.generator - cpuStart.generator, postgres: cpuEnd.postgres - cpuStart.postgres };
+    return { ms: createMs + restMs, cpu, errors: 0 };
   };
-  let cpu = { process: 0, postgres: 0 };
-  await round(WARMUP);
-  const rate = (n * 1000) / (await round(n));
-  return { rate, cpu };
+  return { round, close: () => database.close() };
 }
 
+/**
+ * Runs the cases interleaved: each warms up, then BLOCKS rounds per case in rotating order, so a slow phase of this
+ * shared machine (it moves the figures by a fifth between runs) hits the floor and the HTTP cases alike and the
+ * ratio stays comparable. Rates are lifecycles over the summed round times.
+ */
+async function interleaved(runners: Runner[]): Promise<Measured[]> {
+  for (const r of runners) await r.round(WARMUP); // JIT, pools, token verification, WAL segments
+  const measured = runners.map((): Measured => ({ rate: 0, ms: 0, count: 0, cpu: { generator: 0, fachdienst: 0, postgres: 0 }, timings: { create: [], activate: [], accept: [], close: [] }, errors: 0 }));
+  const perBlock = Math.ceil(LIFECYCLES / BLOCKS);
+  for (let b = 0; b < BLOCKS; b++) {
+    for (let k = 0; k < runners.length; k++) {
+      const i = (b + k) % runners.length;
+      const r = await runners[i].round(perBlock);
+      const m = measured[i];
+      m.ms += r.ms;
+      m.count += perBlock;
+      m.errors += r.errors;
+      for (const key of ['generator', 'fachdienst', 'postgres'] as const) m.cpu[key] += r.cpu[key];
+      for (const op of OPS) for (const t of r.timings?.[op] ?? []) m.timings[op].push(t);
+    }
+  }
+  for (const m of measured) {
+    m.rate = (m.count * 1000) / m.ms;
+    for (const key of ['generator', 'fachdienst', 'postgres'] as const) m.cpu[key] /= m.count;
+  }
+  return measured;
+}
+
+/** A case's figures: rate, CPU ms per lifecycle (rest phase), request times. */
+interface Measured { rate: number; ms: number; count: number; cpu: Cpu; timings: Record<Op, number[]>; errors: number }
+
 // --- the run --------------------------------------------------------------------------------------------------
-interface Row { engine: string; workers: number; http: HttpResult; floor: FloorResult | undefined }
+interface Row { engine: string; workers: number; http: Measured; floor: Measured | undefined }
 const rows: Row[] = [];
 const root = mkdtempSync(join(tmpdir(), 'erx-bench-'));
 const idp = await startIdp(root);
@@ -337,48 +378,53 @@ const postgres = await startTestPostgres({ durable: process.env.ERX_BENCH_PG_DUR
 const pgUrl = postgres && (process.env.ERX_BENCH_PG_TRANSPORT === 'tcp' ? postgres.url : postgres.socketUrl);
 
 /**
- * Each PostgreSQL case gets a database of its own, after a CHECKPOINT: otherwise the later cases ran on the earlier
- * cases' tables, dead rows and autovacuum and, with durable commits, into the checkpoint the earlier WAL had due.
+ * Each PostgreSQL case gets a database of its own (no case runs on another's tables, dead rows and autovacuum), and a
+ * CHECKPOINT once they exist.
  */
-async function freshDatabase(name: string): Promise<string> {
+async function freshDatabases(names: string[]): Promise<string[]> {
   const admin = new pg.Client({ connectionString: pgUrl! });
   await admin.connect();
   try {
-    await admin.query(`create database ${name}`);
+    for (const name of names) await admin.query(`create database ${name}`);
     await admin.query('checkpoint');
   } finally {
     await admin.end();
   }
-  return pgUrl!.replace(/\/postgres(\?|$)/, `/${name}$1`);
+  return names.map((name) => pgUrl!.replace(/\/postgres(\?|$)/, `/${name}$1`));
 }
+
+async function fachdienstRunner(options: { databaseUrl?: string; workers?: number }): Promise<Runner> {
+  const fdProcess = await startFachdienstProcess({ dataDir: root, idpUrl: idp.url, nodeOptions, ...options });
+  return httpRunner(fdProcess.url, idp, () => fdProcess.stop(), fdProcess.child.pid);
+}
+
+/** Runs the floor (if asked for) and the HTTP cases interleaved and records their rows. */
+async function runGroup(engine: string, floorCase: (() => Promise<Runner>) | undefined, httpCases: { workers: number; start: () => Promise<Runner> }[]): Promise<void> {
+  const runners: Runner[] = [];
+  try {
+    if (floorCase) runners.push(await floorCase());
+    for (const c of httpCases) runners.push(await c.start());
+    const measured = await interleaved(runners);
+    const floorFigures = floorCase ? measured[0] : undefined;
+    httpCases.forEach((c, i) => rows.push({ engine, workers: c.workers, http: measured[i + (floorCase ? 1 : 0)], floor: floorFigures }));
+  } finally {
+    for (const r of runners) await r.close();
+  }
+}
+
 try {
-  // PGlite: the embedded engine, one process.
+  // PGlite: the embedded engine, one process (the floor on a database of its own in this process).
   if (CASES.includes('pglite')) {
-    const fdProcess = await startFachdienstProcess({ dataDir: root, idpUrl: idp.url, nodeOptions });
-    const http = await lifecyclesOverHttp(fdProcess.url, idp, LIFECYCLES, fdProcess.child.pid);
-    await fdProcess.stop();
-    let f: FloorResult | undefined;
-    if (CASES.includes('floor')) {
-      const database = await openDatabase({ dataDir: join(root, 'floor-pglite') });
-      f = await floor(database, idp, LIFECYCLES);
-      await database.close();
-    }
-    rows.push({ engine: 'PGlite', workers: 1, http, floor: f });
+    await runGroup('PGlite',
+      CASES.includes('floor') ? async () => floorRunner(await openDatabase({ dataDir: join(root, 'floor-pglite') }), idp) : undefined,
+      [{ workers: 1, start: () => fachdienstRunner({}) }]);
   }
   if (postgres) {
-    let f: FloorResult | undefined;
-    if (CASES.includes('floor')) {
-      const database = await openDatabase({ databaseUrl: await freshDatabase('erx_bench_floor') });
-      f = await floor(database, idp, LIFECYCLES);
-      await database.close();
-    }
-    for (const workers of [1, 2].filter((w) => CASES.includes(`pg${w}`))) {
-      const databaseUrl = await freshDatabase(`erx_bench_pg${workers}`);
-      const fdProcess = await startFachdienstProcess({ dataDir: root, idpUrl: idp.url, databaseUrl, workers, nodeOptions });
-      const http = await lifecyclesOverHttp(fdProcess.url, idp, LIFECYCLES, fdProcess.child.pid);
-      await fdProcess.stop();
-      rows.push({ engine: 'PostgreSQL', workers, http, floor: f });
-    }
+    const workers = [1, 2].filter((w) => CASES.includes(`pg${w}`));
+    const [floorUrl, ...urls] = await freshDatabases(['erx_bench_floor', ...workers.map((w) => `erx_bench_pg${w}`)]);
+    await runGroup('PostgreSQL',
+      CASES.includes('floor') ? async () => floorRunner(await openDatabase({ databaseUrl: floorUrl }), idp) : undefined,
+      workers.map((w, i) => ({ workers: w, start: () => fachdienstRunner({ databaseUrl: urls[i], workers: w }) })));
   } else {
     console.log('PostgreSQL rows skipped: no postgres binary');
   }
@@ -388,7 +434,7 @@ try {
   rmSync(root, { recursive: true, force: true });
 }
 
-console.log(`\nFachdienst lifecycles (${LIFECYCLES} per case after ${WARMUP} unmeasured, ${CONCURRENCY} concurrent clients, XML over HTTP loopback, QES brainpoolP256r1)\n`);
+console.log(`\nFachdienst lifecycles (${LIFECYCLES} per case after ${WARMUP} unmeasured, in ${BLOCKS} rounds interleaved with the floor's; ${CONCURRENCY} concurrent clients, XML over HTTP loopback, QES brainpoolP256r1)\n`);
 console.log('| engine | Fachdienst processes | lifecycles/s | floor lifecycles/s (1 process, no HTTP/FHIR) | ratio to floor | failed requests |');
 console.log('| --- | ---: | ---: | ---: | ---: | ---: |');
 for (const r of rows) {
@@ -398,15 +444,13 @@ for (const r of rows) {
 console.log('\nCPU ms per lifecycle in the $activate/$accept/$close phase (2 cores = 2000 CPU ms per second)\n');
 console.log('| engine | processes | load generator | Fachdienst | PostgreSQL | total |');
 console.log('| --- | ---: | ---: | ---: | ---: | ---: |');
-for (const r of rows) {
-  const c = r.http.cpu;
-  const pgCpu = r.engine === 'PostgreSQL' ? c.postgres : 0;
-  console.log(`| ${r.engine} | ${r.workers} | ${c.generator.toFixed(2)} | ${c.fachdienst.toFixed(2)} | ${r.engine === 'PostgreSQL' ? pgCpu.toFixed(2) : '(in Fachdienst)'} | ${(c.generator + c.fachdienst + pgCpu).toFixed(2)} |`);
-}
+const cpuRow = (label: string, workers: number | string, c: Cpu, isPg: boolean, generator: string) => {
+  const pgCpu = isPg ? c.postgres : 0;
+  console.log(`| ${label} | ${workers} | ${generator} | ${c.fachdienst.toFixed(2)} | ${isPg ? pgCpu.toFixed(2) : '(in Fachdienst)'} | ${(c.generator + c.fachdienst + pgCpu).toFixed(2)} |`);
+};
+for (const r of rows) cpuRow(r.engine, r.workers, r.http.cpu, r.engine === 'PostgreSQL', r.http.cpu.generator.toFixed(2));
 for (const r of rows.filter((row, i) => row.floor && rows.findIndex((o) => o.floor === row.floor) === i)) {
-  const c = r.floor!.cpu;
-  const pgCpu = r.engine === 'PostgreSQL' ? c.postgres : 0;
-  console.log(`| ${r.engine} floor | 1 | — | ${c.process.toFixed(2)} | ${r.engine === 'PostgreSQL' ? pgCpu.toFixed(2) : '(in process)'} | ${(c.process + pgCpu).toFixed(2)} |`);
+  cpuRow(`${r.engine} floor`, 1, r.floor!.cpu, r.engine === 'PostgreSQL', '—');
 }
 console.log('\n| engine | processes | operation | p50 ms | p99 ms |');
 console.log('| --- | ---: | --- | ---: | ---: |');
