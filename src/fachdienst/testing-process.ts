@@ -50,6 +50,8 @@ export interface FachdienstProcessOptions {
   port?: number;
   /** Extra node options, e.g. ['--cpu-prof', '--cpu-prof-dir=/tmp/p'] to profile the Fachdienst. */
   nodeOptions?: string[];
+  /** Another checkout to run the Fachdienst from (comparing two versions in one benchmark run); default this one. */
+  root?: string;
 }
 
 export interface FachdienstProcess {
@@ -80,7 +82,8 @@ export async function startFachdienstProcess(options: FachdienstProcessOptions):
   delete env.ERX_TEST;
   delete env.NODE_TEST_CONTEXT; // the child is a server, not a test file reporting to a runner
   if (options.databaseUrl) env.DATABASE_URL = options.databaseUrl;
-  const child = spawn(process.execPath, [...(options.nodeOptions ?? []), join(ROOT, 'bin/erx.mjs'), 'serve', 'fachdienst'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const root = options.root ?? ROOT;
+  const child = spawn(process.execPath, [...(options.nodeOptions ?? []), join(root, 'bin/erx.mjs'), 'serve', 'fachdienst'], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     child.once('exit', (code, signal) => resolve({ code, signal }));
