@@ -13,7 +13,7 @@
 // The VSDM key is shared between the VSDM service (here: the simulated Konnektor) and the Fachdienst.
 import { createCipheriv, createDecipheriv, createHash, createHmac, hkdfSync, randomBytes, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { gzipSync, gunzipSync } from 'node:zlib';
-import { parseOrdered, scanXml, tagOf, type XmlNode } from '../fhir/xml.ts';
+import { parseChecked, tagOf, type XmlNode } from '../fhir/xml.ts';
 
 export const PNW_NS = 'http://ws.gematik.de/fa/vsdm/pnw/v1.0';
 export const PZ_LENGTH = 47;
@@ -200,8 +200,7 @@ export function decodePruefungsnachweis(pnw: string): DecodedPruefungsnachweis {
   }
   let root: XmlNode | undefined;
   try {
-    scanXml(xml, 3);
-    root = parseOrdered(xml, 3).find((n) => tagOf(n) !== '#text' && tagOf(n) !== '?xml');
+    root = parseChecked(xml, 3).find((n) => tagOf(n) !== '#text' && tagOf(n) !== '?xml');
   } catch {
     throw new VsdmProofError('decode', 'PNW XML unreadable');
   }

@@ -25,7 +25,7 @@ import { DECIMAL, decimalText, hasDecimalTexts, needsExactText, rememberDecimal 
 import { jsonErrorOffset } from './json-syntax.ts';
 import { ParseError, fhirPath, toFhirError } from './parse-error.ts';
 import {
-  FHIR_NS, XHTML_NS, escapeAttribute, nodeOffset, parseOrdered, scanXml, tagOf, type XmlAttributes, type XmlNode,
+  FHIR_NS, XHTML_NS, escapeAttribute, nodeOffset, parseChecked, parseOrdered, scanXml, tagOf, type XmlAttributes, type XmlNode,
 } from './xml.ts';
 
 export type FhirFormat = 'xml' | 'json';
@@ -115,9 +115,7 @@ export function parseXml(text: string, options: ParseOptions = {}): Resource {
   const maxDepth = options.maxDepth ?? DEFAULT_MAX_DEPTH;
   checkSize(text, options.maxBytes ?? DEFAULT_MAX_BYTES);
   try {
-    scanXml(text, maxDepth);
-    const nodes = parseOrdered(text, maxDepth);
-    return readRoot(nodes);
+    return readRoot(parseChecked(text, maxDepth));
   } catch (error) {
     throw xmlError(error, text, maxDepth);
   }

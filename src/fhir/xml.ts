@@ -22,6 +22,16 @@ const BAD_ENTITY = /&(?!(?:amp|lt|gt|quot|apos|#[0-9]{1,7}|#x[0-9a-fA-F]{1,6});)
 // XML 1.0 forbids these characters even as references.
 const BAD_CHAR = /[\x00-\x08\x0B\x0C\x0E-\x1F\uFFFE\uFFFF]/;
 const NOT_WHITESPACE = /[^ \t\r\n]/g;
+/** The XML declaration (XML 1.0 production XMLDecl): version, then optional encoding and standalone. */
+const XML_DECLARATION = new RegExp(`<\\?xml${WS}+version${WS}*=${WS}*(?:"1\\.[0-9]+"|'1\\.[0-9]+')`
+  + `(?:${WS}+encoding${WS}*=${WS}*(?:"[A-Za-z][\\w.\\-]*"|'[A-Za-z][\\w.\\-]*'))?`
+  + `(?:${WS}+standalone${WS}*=${WS}*(?:"(?:yes|no)"|'(?:yes|no)'))?${WS}*\\?>`, 'y');
+
+/** Whether the XML declaration at `at` is well-formed. */
+function declarationAt(text: string, at: number): boolean {
+  XML_DECLARATION.lastIndex = at;
+  return XML_DECLARATION.test(text);
+}
 
 function fail(message: string, offset: number, code: IssueType = 'structure'): never {
   throw new ParseError(message, code, offset);
@@ -75,6 +85,7 @@ export function scanXml(text: string, maxDepth: number): void {
       if (end === -1) fail('Processing instruction is not closed', lt);
       const isDeclaration = lt === start && /^<\?xml[ \t\r\n]/.test(text.slice(lt, lt + 6));
       if (!isDeclaration) fail('Processing instructions are not allowed', lt, 'invalid');
+      if (!declarationAt(text, lt)) fail('Malformed XML declaration', lt);
       pos = end + 2;
     } else {
       START_TAG.lastIndex = lt;
@@ -219,37 +230,80 @@ function addText(children: XmlNode[], raw: string): void {
   if (text.length > 0) children.push({ '#text': entityDecoder.decode(text) });
 }
 
-/** fast-xml-parser's output for the common documents, undefined for the rest (exported for xml-parse.test.ts). */
-export function parseCommon(text: string): XmlNode[] | undefined {
-  if (text.indexOf('\r') !== -1 || text.indexOf('<!') !== -1) return undefined;
+/**
+ * Scans and parses in one: the common documents in one pass by parseCommon, which vouches for everything scanXml
+ * checks; any other document is scanned (its ParseError thrown) and then parsed by fast-xml-parser.
+ */
+export function parseChecked(text: string, maxDepth: number): XmlNode[] {
+  const nodes = parseCommon(text, maxDepth);
+  if (nodes) return nodes;
+  scanXml(text, maxDepth);
+  return parseWithLibrary(text, maxDepth);
+}
+
+/**
+ * fast-xml-parser's output for the common documents, undefined for the rest (exported for xml-parse.test.ts). It
+ * answers only for documents scanXml would pass: it checks the same rules on its way (characters, one root and no
+ * text beside it, matching end tags, depth, attribute syntax without `<` in values and without repeats, only the XML
+ * declaration as processing instruction, only predefined entities); on any doubt it answers undefined and the caller
+ * runs scanXml, whose error is the one reported. Narrative `<div>` content is checked by scanXml itself.
+ */
+export function parseCommon(text: string, maxDepth = Number.POSITIVE_INFINITY): XmlNode[] | undefined {
+  if (text.indexOf('\r') !== -1 || text.indexOf('<!') !== -1 || BAD_CHAR.test(text)) return undefined;
+  if (text.indexOf('&') !== -1) {
+    BAD_ENTITY.lastIndex = 0;
+    if (BAD_ENTITY.test(text)) return undefined;
+  }
   const root: XmlNode[] = [];
   const stack: XmlNode[][] = [];
+  const names: string[] = [];
   let children = root;
-  let pos = text.charCodeAt(0) === 0xfeff ? 1 : 0;
+  let narrative = false;
+  const start = text.charCodeAt(0) === 0xfeff ? 1 : 0;
+  let pos = start;
   for (;;) {
     const lt = text.indexOf('<', pos);
-    if (lt === -1) return stack.length === 0 ? root : undefined;
+    if (stack.length === 0) {
+      // outside the root only white space
+      NOT_WHITESPACE.lastIndex = pos;
+      const m = NOT_WHITESPACE.exec(text);
+      if (m && (lt === -1 || m.index < lt)) return undefined;
+    }
+    if (lt === -1) {
+      if (stack.length !== 0 || root.length === 0) return undefined;
+      if (narrative) {
+        try {
+          scanXml(text, maxDepth);
+        } catch {
+          return undefined;
+        }
+      }
+      return root;
+    }
     if (stack.length > 0 && lt > pos) addText(children, text.slice(pos, lt));
     const c1 = text.charCodeAt(lt + 1);
     if (c1 === 47 /* / */) {
       END_TAG_AT.lastIndex = lt;
-      if (!END_TAG_AT.exec(text) || stack.length === 0) return undefined;
+      const end = END_TAG_AT.exec(text);
+      if (!end || stack.length === 0 || names.pop() !== end[1]) return undefined;
       children = stack.pop()!;
       pos = END_TAG_AT.lastIndex;
       continue;
     }
-    if (c1 === 63 /* ? the XML declaration (scanXml allows no other) */) {
+    if (c1 === 63 /* ? the XML declaration, first in the document */) {
       const end = text.indexOf('?>', lt + 2);
-      if (end === -1 || stack.length > 0 || root.length > 0) return undefined;
+      if (end === -1 || lt !== start || !declarationAt(text, lt)) return undefined;
       pos = end + 2;
       continue;
     }
     OPEN_NAME.lastIndex = lt;
     const open = OPEN_NAME.exec(text);
     if (!open || RESERVED_NAMES.has(open[1]!)) return undefined;
+    if (stack.length === 0 && root.length > 0) return undefined; // a second root
+    if (stack.length >= maxDepth) return undefined;
     const name = open[1]!;
-    // Attributes by hand (scanXml has checked their syntax): a regex per attribute was most of the remaining time.
-    // Only XML's space, tab and newline count as whitespace here; anything unexpected goes to fast-xml-parser.
+    // Attributes by hand: a regex per attribute was most of the remaining time. Only XML's space, tab and newline
+    // count as whitespace here; anything unexpected is left to scanXml and fast-xml-parser.
     let at = OPEN_NAME.lastIndex;
     let attributes: XmlAttributes | undefined;
     let c = text.charCodeAt(at);
@@ -265,6 +319,7 @@ export function parseCommon(text: string): XmlNode[] | undefined {
       while (c !== 61 /* = */ && c !== 32 && c !== 10 && c !== 9 && at < text.length) c = text.charCodeAt(++at);
       const attributeName = text.slice(nameStart, at);
       if (!ATTRIBUTE_NAME_ONLY.test(attributeName) || RESERVED_NAMES.has(attributeName)) return undefined;
+      if (attributes && Object.hasOwn(attributes, attributeName)) return undefined;
       while (c === 32 || c === 10 || c === 9) c = text.charCodeAt(++at);
       if (c !== 61) return undefined;
       c = text.charCodeAt(++at);
@@ -272,6 +327,8 @@ export function parseCommon(text: string): XmlNode[] | undefined {
       if (c !== 34 /* " */ && c !== 39 /* ' */) return undefined;
       const valueEnd = text.indexOf(c === 34 ? '"' : "'", at + 1);
       if (valueEnd === -1) return undefined;
+      const lessThan = text.indexOf('<', at + 1);
+      if (lessThan !== -1 && lessThan < valueEnd) return undefined;
       (attributes ??= {})[attributeName] = entityDecoder.decode(text.slice(at + 1, valueEnd).trim());
       at = valueEnd + 1;
       c = text.charCodeAt(at);
@@ -287,6 +344,7 @@ export function parseCommon(text: string): XmlNode[] | undefined {
     if (name === 'div') {
       // fast-xml-parser's stop node: the raw markup inside <div> as its one text child
       if (stack.length === 0) return undefined;
+      narrative = true;
       if (selfClosing) {
         kids.push({ '#text': '' });
         continue;
@@ -297,6 +355,7 @@ export function parseCommon(text: string): XmlNode[] | undefined {
       pos = end.after;
     } else if (!selfClosing) {
       stack.push(children);
+      names.push(name);
       children = kids;
     }
   }
