@@ -80,28 +80,52 @@ export class EntryResolver {
  */
 export function checkReferences(resolver: EntryResolver): void {
   for (const entry of resolver.entries) {
-    walk(entry.resource, `Bundle.entry[${entry.index}].resource`, (reference, path) => {
+    walk(entry.resource, [], (reference, trail) => {
+      const path = () => pathOf(`Bundle.entry[${entry.index}].resource`, trail);
       if (RELATIVE.test(reference) && !RESTFUL.test(entry.fullUrl)) {
         throw invalid(
           `Gemischte Referenzen: relative Referenz '${reference}' in einer Ressource mit fullUrl ${entry.fullUrl}; absolute (urn:uuid) und relative Referenzen dürfen nicht gemischt werden`,
-          path,
+          path(),
         );
       }
       if (!resolver.resolve(reference, entry)) {
-        throw invalid(`Referenz '${reference}' lässt sich im Bundle nicht auflösen`, path);
+        throw invalid(`Referenz '${reference}' lässt sich im Bundle nicht auflösen`, path());
       }
     });
   }
 }
 
-function walk(node: unknown, path: string, visit: (reference: string, path: string) => void): void {
+/**
+ * Calls `visit` for every Reference.reference under `node`. The way there is kept as a trail of keys and indexes and
+ * spelled out (pathOf) only for an error: no string per node on the way.
+ */
+function walk(node: unknown, trail: (string | number)[], visit: (reference: string, trail: readonly (string | number)[]) => void): void {
   if (Array.isArray(node)) {
-    node.forEach((child, i) => walk(child, `${path}[${i}]`, visit));
+    for (let i = 0; i < node.length; i++) {
+      trail.push(i);
+      walk(node[i], trail, visit);
+      trail.pop();
+    }
     return;
   }
   if (!node || typeof node !== 'object') return;
-  for (const [key, value] of Object.entries(node)) {
-    if (key === 'reference' && typeof value === 'string') visit(value, `${path}.reference`);
-    else if (typeof value === 'object') walk(value, `${path}.${key}`, visit);
+  const object = node as Record<string, unknown>;
+  for (const key in object) {
+    const value = object[key];
+    if (key === 'reference' && typeof value === 'string') {
+      trail.push(key);
+      visit(value, trail);
+      trail.pop();
+    } else if (typeof value === 'object') {
+      trail.push(key);
+      walk(value, trail, visit);
+      trail.pop();
+    }
   }
+}
+
+function pathOf(prefix: string, trail: readonly (string | number)[]): string {
+  let path = prefix;
+  for (const step of trail) path += typeof step === 'number' ? `[${step}]` : `.${step}`;
+  return path;
 }
