@@ -25,7 +25,7 @@ import { DECIMAL, decimalText, hasDecimalTexts, needsExactText, rememberDecimal 
 import { jsonErrorOffset } from './json-syntax.ts';
 import { ParseError, fhirPath, toFhirError } from './parse-error.ts';
 import {
-  FHIR_NS, XHTML_NS, escapeAttribute, nodeOffset, parseChecked, parseOrdered, scanXml, tagOf, type XmlAttributes, type XmlNode,
+  FHIR_NS, XHTML_NS, escapeAttribute, nodeOffset, parseChecked, parseWithLibrary, scanXml, tagOf, type XmlAttributes, type XmlNode,
 } from './xml.ts';
 
 export type FhirFormat = 'xml' | 'json';
@@ -130,7 +130,7 @@ function xmlError(error: unknown, text: string, maxDepth: number): FhirError {
   let offset = error.offset;
   if (offset < 0 && error.nodePath.length) {
     // Errors are rare: parse again with positions to find the line of the node at fault.
-    let nodes: XmlNode[] | undefined = parseOrdered(text, maxDepth, true);
+    let nodes: XmlNode[] | undefined = parseWithLibrary(text, maxDepth, true);
     let node: XmlNode | undefined;
     for (const index of error.nodePath) {
       node = nodes?.[index];

@@ -1,4 +1,4 @@
-// parseOrdered's own parser for common documents gives exactly fast-xml-parser's output, and leaves the documents
+// parseCommon, the own parser for common documents, gives exactly fast-xml-parser's output, and leaves the documents
 // it does not handle to fast-xml-parser.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

@@ -1,11 +1,13 @@
-// XML plumbing for the FHIR codec: a cheap pre-scan that refuses unsafe or malformed documents before any
-// heavy work, the fast-xml-parser set-up (preserveOrder), and escaping for the writer.
+// XML plumbing for the FHIR codec: a cheap scan that refuses unsafe or malformed documents before any heavy work,
+// the fast-xml-parser set-up (preserveOrder), our own one-pass parser for the common documents, and escaping for the
+// writer.
 //
-// Why a pre-scan: fast-xml-parser does not check that end tags match start tags and silently skips
-// malformed attributes, and it would read DOCTYPE entity declarations. The scan walks the tags once with
-// sticky regular expressions (cheap next to the parse itself) and guarantees: well-formed tag structure,
-// one root, depth <= maxDepth, no DOCTYPE/ENTITY declarations, no processing instructions except the
-// XML declaration, only the five predefined entities and numeric character references.
+// Why a scan: fast-xml-parser does not check that end tags match start tags and silently skips malformed
+// attributes, and it would read DOCTYPE entity declarations. scanXml walks the tags once with sticky regular
+// expressions and guarantees: well-formed tag structure, one root, depth <= maxDepth, no DOCTYPE/ENTITY
+// declarations, no processing instructions except a well-formed XML declaration, only the five predefined entities
+// and numeric character references. parseCommon checks the same rules while it parses the common documents
+// (parseChecked); everything else is scanned before fast-xml-parser sees it.
 import { XMLParser } from 'fast-xml-parser';
 import type { IssueType } from './errors.ts';
 import { ParseError } from './parse-error.ts';
@@ -184,11 +186,6 @@ function parser(maxDepth: number, captureMetaData: boolean): XMLParser {
   return p;
 }
 
-/** Parses a document that passed scanXml into fast-xml-parser's ordered node list. */
-export function parseOrdered(text: string, maxDepth: number, withPositions = false): XmlNode[] {
-  return (withPositions ? undefined : parseCommon(text)) ?? parseWithLibrary(text, maxDepth, withPositions);
-}
-
 /** fast-xml-parser itself (documents parseCommon leaves to it, positions, tests). */
 export function parseWithLibrary(text: string, maxDepth: number, withPositions = false): XmlNode[] {
   return parser(maxDepth + 1, withPositions).parse(text) as XmlNode[];
@@ -196,7 +193,7 @@ export function parseWithLibrary(text: string, maxDepth: number, withPositions =
 
 // The common case without fast-xml-parser: parsing was the largest part of the Fachdienst's CPU per $activate
 // (bench/lifecycle.ts), and most of fast-xml-parser's time goes to features FHIR documents do not use. parseCommon
-// builds exactly fast-xml-parser's output (with the options above) for documents that passed scanXml and have no
+// builds exactly fast-xml-parser's output (with the options above) for documents that pass scanXml's rules and have no
 // comments, CDATA, DOCTYPE, carriage returns or reserved property names; for anything else it answers undefined
 // and fast-xml-parser parses the document (xml-parse.test.ts compares both).
 const OPEN_NAME = new RegExp(`<(${NAME})`, 'y');
