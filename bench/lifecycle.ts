@@ -11,7 +11,7 @@
 // Unix socket, as a co-located deployment does.
 // The floor and the HTTP cases of an engine run interleaved, in ERX_BENCH_BLOCKS rounds each (default 4) in rotating
 // order: this shared machine has slow and fast phases (a fifth apart), and measured one after the other the ratio
-// moved with them (55-73 % in one afternoon); interleaved, both sides see the same phases.
+// moved with them (54-73 % in one afternoon); interleaved, both sides see the same phases.
 // Each case first runs ERX_BENCH_WARMUP lifecycles unmeasured (default 500): V8 compiles the hot paths during the
 // first few hundred, and that compilation (on background threads, counted in the process's CPU) made a 600-lifecycle run
 // report a quarter more Fachdienst CPU per lifecycle; the table reports the steady state.
@@ -271,7 +271,6 @@ async function httpRunner(url: string, idp: Idp, stop: () => Promise<void>, fdPi
   };
 }
 
-
 // --- the floor: the same crypto and transactions in one process, no HTTP, no FHIR ----------------------------
 function floorRunner(database: Database, idp: Idp): Runner {
   const store = new TaskStore(database);
@@ -370,6 +369,8 @@ interface Measured { rate: number; ms: number; count: number; cpu: Cpu; timings:
 // --- the run --------------------------------------------------------------------------------------------------
 interface Row { engine: string; workers: number; http: Measured; floor: Measured | undefined }
 const rows: Row[] = [];
+/** The floor of each engine that had one (for the CPU table). */
+const floors: { engine: string; figures: Measured }[] = [];
 const root = mkdtempSync(join(tmpdir(), 'erx-bench-'));
 const idp = await startIdp(root);
 // Durable commits (fsync, synchronous_commit on) as in production. ERX_BENCH_PG_DURABLE=0 for the old test set-up.
@@ -379,7 +380,7 @@ const pgUrl = postgres && (process.env.ERX_BENCH_PG_TRANSPORT === 'tcp' ? postgr
 
 /**
  * Each PostgreSQL case gets a database of its own (no case runs on another's tables, dead rows and autovacuum), and a
- * CHECKPOINT once they exist.
+ * CHECKPOINT once they exist (no case runs into a checkpoint that earlier WAL had due).
  */
 async function freshDatabases(names: string[]): Promise<string[]> {
   const admin = new pg.Client({ connectionString: pgUrl! });
@@ -406,6 +407,7 @@ async function runGroup(engine: string, floorCase: (() => Promise<Runner>) | und
     for (const c of httpCases) runners.push(await c.start());
     const measured = await interleaved(runners);
     const floorFigures = floorCase ? measured[0] : undefined;
+    if (floorFigures) floors.push({ engine, figures: floorFigures });
     httpCases.forEach((c, i) => rows.push({ engine, workers: c.workers, http: measured[i + (floorCase ? 1 : 0)], floor: floorFigures }));
   } finally {
     for (const r of runners) await r.close();
@@ -444,14 +446,13 @@ for (const r of rows) {
 console.log('\nCPU ms per lifecycle in the $activate/$accept/$close phase (2 cores = 2000 CPU ms per second)\n');
 console.log('| engine | processes | load generator | Fachdienst | PostgreSQL | total |');
 console.log('| --- | ---: | ---: | ---: | ---: | ---: |');
-const cpuRow = (label: string, workers: number | string, c: Cpu, isPg: boolean, generator: string) => {
+/** PGlite runs inside the process that uses it: its CPU is in that column. */
+const cpuRow = (label: string, workers: number, c: Cpu, isPg: boolean, generator: string, embeddedIn: string) => {
   const pgCpu = isPg ? c.postgres : 0;
-  console.log(`| ${label} | ${workers} | ${generator} | ${c.fachdienst.toFixed(2)} | ${isPg ? pgCpu.toFixed(2) : '(in Fachdienst)'} | ${(c.generator + c.fachdienst + pgCpu).toFixed(2)} |`);
+  console.log(`| ${label} | ${workers} | ${generator} | ${c.fachdienst.toFixed(2)} | ${isPg ? pgCpu.toFixed(2) : `(in ${embeddedIn})`} | ${(c.generator + c.fachdienst + pgCpu).toFixed(2)} |`);
 };
-for (const r of rows) cpuRow(r.engine, r.workers, r.http.cpu, r.engine === 'PostgreSQL', r.http.cpu.generator.toFixed(2));
-for (const r of rows.filter((row, i) => row.floor && rows.findIndex((o) => o.floor === row.floor) === i)) {
-  cpuRow(`${r.engine} floor`, 1, r.floor!.cpu, r.engine === 'PostgreSQL', '—');
-}
+for (const r of rows) cpuRow(r.engine, r.workers, r.http.cpu, r.engine === 'PostgreSQL', r.http.cpu.generator.toFixed(2), 'Fachdienst');
+for (const f of floors) cpuRow(`${f.engine} floor`, 1, f.figures.cpu, f.engine === 'PostgreSQL', '—', 'process');
 console.log('\n| engine | processes | operation | p50 ms | p99 ms |');
 console.log('| --- | ---: | --- | ---: | ---: |');
 for (const r of rows) {
